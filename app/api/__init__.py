@@ -1,0 +1,111 @@
+"""The HTTP API: routes generated from the vocabulary's paths and operations.
+
+Every class with a path gets one URL rule whose methods are its declared operations, and
+every link to a collection gets one for its own operations, so the routes, the
+documentation and the API cannot disagree. Only what is particular to a resource (how a
+new Customer, Space or Key is numbered) is written out, in :mod:`app.api.creation`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from flask import Blueprint, Flask, Response, request
+
+from app import auth, resources
+from app.api import creation, discovery
+from app.collections import listing
+from app.errors import ApiError
+from app.store import store
+from vocab import dlcs
+from vocab.model import Class, Operation, Prop
+
+_CONVERTERS = {"xsd:nonNegativeInteger": "int", "xsd:string": "string"}
+
+
+def flask_rule(path: str) -> str:
+    """Return the Flask URL rule of a vocabulary path template."""
+    rule = path
+    for name, range_ in dlcs.PATH_VARIABLES.items():
+        rule = rule.replace("{" + name + "}", f"<{_CONVERTERS[range_]}:{name}>")
+    return rule
+
+
+def _guard(operation: Operation) -> None:
+    if any(s.code == 403 for s in operation.statuses):
+        auth.require_admin()
+
+
+def _resource_view(cls: Class) -> Callable[..., Response]:
+    handlers = {
+        "GET": resources.get,
+        "PUT": resources.put,
+        "PATCH": resources.patch,
+        "DELETE": resources.delete,
+    }
+    operations = {op.method: op for op in cls.operations}
+
+    def view(**keys: Any) -> Response:
+        _guard(operations[request.method])
+        return handlers[request.method](cls, keys)
+
+    view.__name__ = f"{cls.name}_resource"
+    return view
+
+
+def _owner(path: str) -> Class | None:
+    variables = tuple(p[1:-1] for p in path.split("/") if p.startswith("{"))
+    if not variables:
+        return None
+    return next(c for c in dlcs.CLASSES if c.path and c.path_variables == variables)
+
+
+def _collection_view(prop: Prop) -> Callable[..., Response]:
+    member = dlcs.get(prop.member or "")
+    owner = _owner(prop.path or "")
+    operations = {op.method: op for op in prop.operations}
+
+    def view(**keys: Any) -> Response:
+        _guard(operations[request.method])
+        if owner is not None and not store(owner.name).exists(resources.connection(), keys):
+            raise ApiError(
+                404, f"{owner.name} {request.base_url.rsplit('/', 1)[0]} does not exist."
+            )
+        if request.method == "POST":
+            return creation.POSTS[prop.path or ""](member, keys)
+        return listing(member, _scope(member, keys))
+
+    view.__name__ = f"{prop.name}_collection_{len(prop.path or '')}"
+    return view
+
+
+def _scope(member: Class, keys: Mapping[str, Any]) -> list[Any]:
+    table = store(member.name).table
+    conditions = [table.c[name] == value for name, value in keys.items()]
+    if member.name == "Customer":
+        caller = auth.require_caller()
+        if not caller.admin:
+            conditions.append(table.c.customer == caller.customer)
+    return conditions
+
+
+def routes() -> Blueprint:
+    """Return a blueprint with a rule for every resource and collection of the vocabulary."""
+    bp = Blueprint("api", __name__)
+    discovery.register(bp)
+    for cls in dlcs.CLASSES:
+        if cls.path and cls.path != "/" and cls.operations:
+            methods = [op.method for op in cls.operations]
+            bp.add_url_rule(flask_rule(cls.path), view_func=_resource_view(cls), methods=methods)
+        for prop in cls.collections:
+            methods = [op.method for op in prop.operations]
+            bp.add_url_rule(
+                flask_rule(prop.path or ""), view_func=_collection_view(prop), methods=methods
+            )
+    return bp
+
+
+def init_app(app: Flask) -> None:
+    """Register the API's routes."""
+    app.register_blueprint(routes())

@@ -1,0 +1,46 @@
+"""Discovery: the entry point, the API documentation and the JSON-LD contexts (anonymous)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response
+
+from app import jsonld
+from app.errors import ApiError
+from app.resources import dump
+from vocab import dlcs
+from vocab.terms import VOCAB_PATH
+
+ENTRY_POINT = dlcs.get("EntryPoint")
+
+
+def entry_point() -> Response:
+    """Return the entry point, with links to the top-level collections."""
+    base = jsonld.base_url()
+    doc = {
+        "@context": jsonld.class_context_url(ENTRY_POINT),
+        "@id": f"{base}/",
+        "@type": ENTRY_POINT.name,
+        **dump(ENTRY_POINT, {}),
+    }
+    return jsonld.response(doc)
+
+
+def documentation() -> Response:
+    """Return the hydra:ApiDocumentation."""
+    return jsonld.raw_response(jsonld.documentation_bytes(jsonld.base_url()))
+
+
+def context(name: str) -> Response:
+    """Return the JSON-LD context of a class."""
+    if name not in dlcs.BY_NAME:
+        raise ApiError(
+            404, f"There is no context {name}.jsonld; classes: {', '.join(dlcs.BY_NAME)}."
+        )
+    return jsonld.raw_response(jsonld.context_bytes(name, jsonld.base_url()))
+
+
+def register(bp: Blueprint) -> None:
+    """Add the discovery routes to the API blueprint."""
+    bp.add_url_rule("/", view_func=entry_point, methods=["GET"])
+    bp.add_url_rule(VOCAB_PATH, view_func=documentation, methods=["GET"])
+    bp.add_url_rule("/contexts/<name>.jsonld", view_func=context, methods=["GET"])

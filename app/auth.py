@@ -1,0 +1,117 @@
+"""HTTP Basic authentication with API keys, and the tenancy rule.
+
+A secret is 32 random bytes, so a single SHA-256 is as strong a hash for it as any slow
+password hash, and checking it costs microseconds. Keys of an administrator customer act
+on every customer; any other key only on its own customer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from flask import Flask, g, request
+from sqlalchemy import select
+
+from app.db import connection
+from app.errors import ApiError
+from app.models import TABLES
+
+REALM = 'Basic realm="DLCS-API"'
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who sent the request: the customer of the key, and whether it is an admin key."""
+
+    customer: int
+    admin: bool
+
+    def may_act_for(self, customer: int) -> bool:
+        """Whether this caller may act on the resources of ``customer``."""
+        return self.admin or self.customer == customer
+
+
+def hash_secret(secret: str) -> str:
+    """Return the stored form of a secret."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_credentials() -> tuple[str, str]:
+    """Return a new random key and secret."""
+    return secrets.token_hex(16), secrets.token_urlsafe(32)
+
+
+def unauthorized(message: str) -> ApiError:
+    """Return a 401 error that asks for Basic credentials."""
+    return ApiError(401, message, headers={"WWW-Authenticate": REALM})
+
+
+def caller() -> Caller | None:
+    """Return the authenticated caller of this request, or None when it sent no credentials."""
+    if "caller" in g:
+        return g.caller
+    auth = request.authorization
+    found = None
+    if auth is not None:
+        if auth.type != "basic" or not auth.username or auth.password is None:
+            raise unauthorized("Send HTTP Basic credentials: an API key and its secret.")
+        found = _check(auth.username, auth.password)
+        if found is None:
+            raise unauthorized("The API key or its secret is wrong.")
+    g.caller = found
+    return found
+
+
+def _check(key: str, secret: str) -> Caller | None:
+    keys, customers = TABLES["Key"], TABLES["Customer"]
+    query = (
+        select(keys.c.customer, keys.c.secret_hash, customers.c.administrator)
+        .join(customers, customers.c.customer == keys.c.customer)
+        .where(keys.c.key == key)
+    )
+    row = connection().execute(query).first()
+    # Hash even when the key is unknown, so timing does not tell which keys exist.
+    given = hash_secret(secret)
+    if row is None or not hmac.compare_digest(given, row.secret_hash):
+        return None
+    return Caller(customer=row.customer, admin=bool(row.administrator))
+
+
+def require_caller() -> Caller:
+    """Return the caller, or fail with 401 when the request has no credentials."""
+    found = caller()
+    if found is None:
+        raise unauthorized("This resource needs an API key: send HTTP Basic credentials.")
+    return found
+
+
+def require_customer(customer: int) -> Caller:
+    """Return the caller if it may act for ``customer``; 401 otherwise."""
+    found = require_caller()
+    if not found.may_act_for(customer):
+        raise unauthorized(f"This API key may not act for customer {customer}.")
+    return found
+
+
+def require_admin() -> Caller:
+    """Return the caller if it holds an admin key; 403 when it is another customer's."""
+    found = require_caller()
+    if not found.admin:
+        raise ApiError(403, "Only an administrator's API key may do this.")
+    return found
+
+
+def _guard() -> None:
+    if request.method == "OPTIONS" or request.view_args is None:
+        return
+    customer = request.view_args.get("customer")
+    if customer is not None:
+        require_customer(customer)
+
+
+def init_app(app: Flask) -> None:
+    """Require a key of the customer in the path for everything under ``/customers/{c}``."""
+    app.before_request(_guard)

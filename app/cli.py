@@ -1,0 +1,134 @@
+"""The ``dlcs`` command: run the server, migrate the database, manage customers and keys."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+from flask import Flask, current_app
+from flask.cli import FlaskGroup
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from app import auth, db
+from app.db import connection
+from app.store import now, store
+
+
+def _echo(value: Any) -> None:
+    click.echo(json.dumps(value, default=str))
+
+
+def _new_key(customer: int) -> dict[str, Any]:
+    key, secret = auth.new_credentials()
+    store("Key").insert(
+        connection(),
+        {
+            "customer": customer,
+            "key": key,
+            "created": now(),
+            "secret_hash": auth.hash_secret(secret),
+        },
+    )
+    return {"key": key, "secret": secret}
+
+
+@click.group("db")
+def db_group() -> None:
+    """Manage the database schema."""
+
+
+@db_group.command("upgrade")
+@click.option("--revision", default="head", show_default=True, help="Migrate to this revision.")
+def db_upgrade(revision: str) -> None:
+    """Apply the migrations (the embedded SQLite default does this at start-up)."""
+    db.upgrade(current_app.extensions["dlcs.engine"], revision)
+    click.echo(f"database at {revision}")
+
+
+@click.group("customer")
+def customer_group() -> None:
+    """Manage customers."""
+
+
+@customer_group.command("create")
+@click.argument("name")
+@click.option("--admin", is_flag=True, help="Its keys may act on every customer.")
+@click.option("--display-name", default="", help="The name to show.")
+def customer_create(name: str, admin: bool, display_name: str) -> None:
+    """Create a customer and its first API key; print them as JSON."""
+    conn = connection()
+    values = {
+        "name": name,
+        "displayName": display_name or name,
+        "administrator": admin,
+        "created": now(),
+    }
+    try:
+        keys = store("Customer").insert(conn, values)
+    except IntegrityError as exc:
+        raise click.ClickException(f"a customer called {name!r} exists already") from exc
+    credentials = _new_key(keys["customer"])
+    conn.commit()
+    _echo({"id": keys["customer"], "name": name, "administrator": admin, **credentials})
+
+
+@customer_group.command("list")
+def customer_list() -> None:
+    """Print every customer as a JSON line."""
+    table = store("Customer").table
+    for row in connection().execute(select(table).order_by(table.c.customer)).mappings():
+        _echo({"id": row["customer"], "name": row["name"], "administrator": row["administrator"]})
+
+
+@click.group("key")
+def key_group() -> None:
+    """Manage API keys."""
+
+
+@key_group.command("create")
+@click.argument("customer", type=int)
+def key_create(customer: int) -> None:
+    """Create an API key of CUSTOMER; print it with its secret (shown only now)."""
+    if not store("Customer").exists(connection(), {"customer": customer}):
+        raise click.ClickException(f"there is no customer {customer}")
+    credentials = _new_key(customer)
+    connection().commit()
+    _echo({"customer": customer, **credentials})
+
+
+@key_group.command("list")
+@click.argument("customer", type=int)
+def key_list(customer: int) -> None:
+    """Print the keys of CUSTOMER (never their secrets)."""
+    table = store("Key").table
+    query = select(table.c.key, table.c.created).where(table.c.customer == customer)
+    for row in connection().execute(query.order_by(table.c.created)):
+        _echo({"customer": customer, "key": row.key, "created": row.created})
+
+
+@key_group.command("delete")
+@click.argument("customer", type=int)
+@click.argument("key")
+def key_delete(customer: int, key: str) -> None:
+    """Delete KEY of CUSTOMER."""
+    if not store("Key").delete(connection(), {"customer": customer, "key": key}):
+        raise click.ClickException(f"customer {customer} has no key {key}")
+    connection().commit()
+    click.echo(f"deleted key {key}")
+
+
+def init_app(app: Flask) -> None:
+    """Add the commands to the app's CLI."""
+    for group in (db_group, customer_group, key_group):
+        app.cli.add_command(group)
+
+
+def _create() -> Flask:
+    from app import create_app
+
+    return create_app()
+
+
+main = FlaskGroup(create_app=_create, help="The DLCS Image API server.")

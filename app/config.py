@@ -1,0 +1,34 @@
+"""The one place that reads the environment."""
+
+from __future__ import annotations
+
+import os
+
+
+def _flag(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+class Config:
+    """Settings of the app, read from the environment when the app is created."""
+
+    def __init__(self) -> None:
+        # SQLAlchemy URL; None means an SQLite file in the instance folder.
+        self.DATABASE_URL: str | None = os.environ.get("DATABASE_URL") or None
+        # The public base URL every @id is built from; None means the request's own.
+        self.PUBLIC_BASE_URL: str | None = (
+            os.environ.get("DLCS_PUBLIC_BASE_URL", "").rstrip("/") or None
+        )
+        # Apply migrations at start-up; defaults to on for the embedded SQLite database.
+        self.AUTO_MIGRATE: bool | None = (
+            _flag("DLCS_AUTO_MIGRATE", False) if "DLCS_AUTO_MIGRATE" in os.environ else None
+        )
+        # Origins allowed to read responses from a browser ("*" for any).
+        self.CORS_ORIGINS: str = os.environ.get("DLCS_CORS_ORIGINS", "*")
+
+    def as_dict(self) -> dict[str, object]:
+        """Return the settings as a mapping for ``app.config.from_mapping``."""
+        return {k: v for k, v in vars(self).items() if k.isupper()}

@@ -1,0 +1,93 @@
+"""The database: one engine per app, one connection per request, Alembic migrations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from flask import Flask, current_app, g, has_request_context, request
+from sqlalchemy import Connection, Engine, create_engine, event
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def database_url(app: Flask) -> str:
+    """Return the configured database URL, defaulting to an SQLite file in the instance folder."""
+    url = app.config.get("DATABASE_URL")
+    if url:
+        return url
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{Path(app.instance_path) / 'dlcs.sqlite3'}"
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine; SQLite gets WAL, foreign keys and write transactions that queue."""
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves, below
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        # A writer takes the write lock up front, so two writers queue on the busy
+        # timeout instead of deadlocking when both upgrade a read lock.
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("write") else "BEGIN")
+
+    return engine
+
+
+def alembic_config(url: str) -> AlembicConfig:
+    """Return an Alembic configuration for the migrations shipped with the app."""
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Apply the migrations up to ``revision`` on the database of ``engine``."""
+    cfg = alembic_config(str(engine.url.render_as_string(hide_password=False)))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+
+
+def connection() -> Connection:
+    """Return this request's connection, opening it on first use."""
+    conn = g.get("db")
+    if conn is None:
+        conn = current_app.extensions["dlcs.engine"].connect()
+        conn.info["write"] = has_request_context() and request.method not in SAFE_METHODS
+        g.db = conn
+    return conn
+
+
+def _close(_exc: BaseException | None) -> None:
+    conn = g.pop("db", None)
+    if conn is not None:
+        conn.info.pop("write", None)
+        conn.close()  # rolls back whatever was not committed
+
+
+def init_app(app: Flask) -> None:
+    """Create the engine, migrate the embedded default if asked, close connections at teardown."""
+    url = database_url(app)
+    engine = make_engine(url)
+    app.extensions["dlcs.engine"] = engine
+    auto = app.config.get("AUTO_MIGRATE")
+    if auto is None:
+        auto = not app.config.get("DATABASE_URL")
+    if auto:
+        upgrade(engine)
+    app.teardown_appcontext(_close)

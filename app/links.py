@@ -1,0 +1,61 @@
+"""IRIs of resources: built from path templates of the vocabulary, and parsed back to keys."""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from typing import Any
+from urllib.parse import quote, unquote
+
+from app.jsonld import base_url
+from vocab.model import Class, path_variables
+
+
+def iri(path: str, values: Any, last: Any = None) -> str:
+    """Return the absolute IRI of ``path``, filled from ``values`` and ``last``.
+
+    ``values`` maps path variables (a row of the linking resource); ``last``, if given,
+    fills the last variable.
+    """
+    names = path_variables(path)
+    filled = path
+    for position, name in enumerate(names):
+        value = last if last is not None and position == len(names) - 1 else values[name]
+        filled = filled.replace("{" + name + "}", quote(str(value), safe=""), 1)
+    return base_url() + filled
+
+
+def resource_iri(cls: Class, keys: Any) -> str:
+    """Return the IRI of the resource of ``cls`` with the given key values."""
+    return iri(cls.path or "", keys)
+
+
+def example(path: str, scope: Any) -> str:
+    """Return ``path`` as an IRI with the variables known from ``scope`` filled in."""
+    filled = path
+    for name in path_variables(path):
+        if name in scope:
+            filled = filled.replace("{" + name + "}", quote(str(scope[name]), safe=""), 1)
+    return base_url() + filled
+
+
+@cache
+def _pattern(path: str) -> re.Pattern[str]:
+    parts = []
+    for segment in path.strip("/").split("/"):
+        if segment.startswith("{"):
+            parts.append(f"(?P<{segment[1:-1]}>[^/]+)")
+        else:
+            parts.append(re.escape(segment))
+    return re.compile("/" + "/".join(parts) + "/?")
+
+
+def parse(value: str, path: str) -> dict[str, str] | None:
+    """Return the path variables of an IRI on this server matching ``path``, or None."""
+    base = base_url()
+    if not value.startswith(base + "/"):
+        return None
+    match = _pattern(path).fullmatch(value[len(base) :])
+    if match is None:
+        return None
+    return {k: unquote(v) for k, v in match.groupdict().items()}

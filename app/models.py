@@ -1,0 +1,154 @@
+"""The SQL tables, generated from the vocabulary.
+
+Each class with a path gets a table keyed by the variables of its path (an Image by
+``customer``, ``space`` and ``image``); each stored single-valued property becomes a column
+named as the property; each multi-valued property becomes a child table
+``{table}_{property}`` of ``(key..., position, value)`` rows, so that filters such as
+"images carrying all these tags" are plain indexed SQL on any database.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeEngine
+
+from vocab import dlcs
+from vocab.model import Class, Prop
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+TABLE_NAMES: dict[str, str] = {
+    "Customer": "customers",
+    "Space": "spaces",
+    "Image": "images",
+    "Role": "roles",
+    "Key": "api_keys",
+    "ImageOptimisationPolicy": "image_optimisation_policies",
+    "ThumbnailPolicy": "thumbnail_policies",
+}
+
+# Columns that are not properties: how a key's secret is checked without storing it.
+EXTRA_COLUMNS: dict[str, tuple[Column, ...]] = {
+    "Key": (Column("secret_hash", String(64), nullable=False),),
+}
+
+# Values that identify a resource besides its key.
+UNIQUE: dict[str, tuple[tuple[str, ...], ...]] = {"Customer": (("name",),)}
+
+# Indexes the collections' default orders and filters use.
+EXTRA_INDEXES: dict[str, tuple[tuple[str, ...], ...]] = {
+    "Image": (("customer", "space", "created"), ("customer", "created")),
+    "Key": (("customer", "created"),),
+}
+
+_SQL_TYPES: dict[str, type[TypeEngine]] = {
+    "xsd:string": Text,
+    "xsd:integer": BigInteger,
+    "xsd:nonNegativeInteger": BigInteger,
+    "xsd:boolean": Boolean,
+}
+
+
+def sql_type(range_: str) -> TypeEngine:
+    """Return the SQL type of values of an XSD range (links are stored as their target's key)."""
+    if range_ == "xsd:dateTime":
+        return DateTime(timezone=True)
+    if range_ in _SQL_TYPES:
+        return _SQL_TYPES[range_]()
+    return String(255)
+
+
+def key_columns(cls: Class) -> tuple[str, ...]:
+    """Return the key columns of a class's table: the variables of its path."""
+    return cls.path_variables
+
+
+def column_name(cls: Class, prop: Prop) -> str:
+    """Return the column holding a property (the identifier lives in the last key column)."""
+    return cls.path_variables[-1] if prop.identifier else prop.name
+
+
+def _key_column(name: str, *, autoincrement: bool = False) -> Column:
+    if dlcs.PATH_VARIABLES[name] == "xsd:string":
+        return Column(name, String(255), primary_key=True, autoincrement=False)
+    # SQLite only numbers rows itself for an INTEGER PRIMARY KEY.
+    kind = BigInteger().with_variant(Integer(), "sqlite")
+    return Column(name, kind, primary_key=True, autoincrement=autoincrement)
+
+
+def _build(cls: Class) -> tuple[Table, dict[str, Table]]:
+    name = TABLE_NAMES[cls.name]
+    keys = key_columns(cls)
+    serial = len(keys) == 1 and dlcs.PATH_VARIABLES[keys[0]] != "xsd:string"
+    columns: list = [_key_column(k, autoincrement=serial) for k in keys]
+    if len(keys) > 1:
+        parent = keys[:-1]
+        parent_table = TABLE_NAMES[_owner_of(parent)]
+        columns.append(
+            ForeignKeyConstraint(
+                list(parent), [f"{parent_table}.{k}" for k in parent], ondelete="CASCADE"
+            )
+        )
+    for prop in cls.stored:
+        if prop.multiple or prop.identifier:
+            continue
+        nullable = prop.default is None and not prop.required
+        columns.append(Column(prop.name, sql_type(prop.range), nullable=nullable))
+    columns.extend(c.copy() for c in EXTRA_COLUMNS.get(cls.name, ()))
+    columns.extend(UniqueConstraint(*u) for u in UNIQUE.get(cls.name, ()))
+    table = Table(name, metadata, *columns)
+    for index_columns in EXTRA_INDEXES.get(cls.name, ()):
+        Index(None, *(table.c[c] for c in index_columns))
+    children = {}
+    for prop in cls.stored:
+        if prop.multiple:
+            children[prop.name] = _child(name, keys, prop)
+    return table, children
+
+
+def _child(parent: str, keys: tuple[str, ...], prop: Prop) -> Table:
+    child = Table(
+        f"{parent}_{prop.name}",
+        metadata,
+        *(_key_column(k) for k in keys),
+        Column("position", Integer, primary_key=True, autoincrement=False),
+        Column("value", sql_type(prop.range), nullable=False),
+        ForeignKeyConstraint(list(keys), [f"{parent}.{k}" for k in keys], ondelete="CASCADE"),
+    )
+    if prop.filterable or prop.link:
+        Index(None, child.c[keys[0]], child.c.value)
+    return child
+
+
+def _owner_of(keys: tuple[str, ...]) -> str:
+    for cls in dlcs.CLASSES:
+        if cls.path and cls.path_variables == keys:
+            return cls.name
+    raise LookupError(f"no class is keyed by {keys}")
+
+
+TABLES: dict[str, Table] = {}
+CHILDREN: dict[str, dict[str, Table]] = {}
+for _cls in dlcs.CLASSES:
+    if _cls.name in TABLE_NAMES:
+        TABLES[_cls.name], CHILDREN[_cls.name] = _build(_cls)

@@ -1,0 +1,380 @@
+"""The generic behaviour of a resource: read, create or replace, update, delete.
+
+Every class with a path is served by the same code, configured only by the vocabulary:
+request bodies are checked (envelope, read-only values, unknown properties, types, links)
+before anything is written, all writes of a request happen in one transaction, and a
+rejected request leaves the database as it was.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from flask import Response, request
+from marshmallow import ValidationError
+from sqlalchemy import Connection, exists, select
+from sqlalchemy.exc import IntegrityError
+
+from app import jsonld, links
+from app.db import connection
+from app.errors import ApiError, bad_request
+from app.models import CHILDREN, TABLES
+from app.schemas import lenient_schema, schema
+from app.store import now, store
+from vocab import dlcs
+from vocab.context import class_iri
+from vocab.model import Class, Prop
+
+BODY_TYPES = (jsonld.JSONLD, jsonld.JSON)
+MAX_ID_LENGTH = 255
+
+# Resources that must be deleted before the class they belong to can be.
+BLOCKERS: dict[str, tuple[str, ...]] = {"Customer": ("Space",), "Space": ("Image",)}
+
+Defaults = Callable[[Connection, Mapping[str, Any]], dict[str, Any]]
+DEFAULTS: dict[str, Defaults] = {}
+
+
+def defaults_from(name: str) -> Callable[[Defaults], Defaults]:
+    """Register the function giving a new resource of class ``name`` its contextual defaults."""
+
+    def register(func: Defaults) -> Defaults:
+        DEFAULTS[name] = func
+        return func
+
+    return register
+
+
+# -- rendering ------------------------------------------------------------------------------
+
+
+def dump(cls: Class, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the JSON values of a resource's properties."""
+    return lenient_schema(cls.name).dump(values)
+
+
+def node(cls: Class, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Return a resource as a JSON-LD node, without a context (as a collection member)."""
+    return {"@id": links.resource_iri(cls, values), "@type": cls.name, **dump(cls, values)}
+
+
+def document(cls: Class, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Return a resource as a JSON-LD document."""
+    return {"@context": jsonld.class_context_url(cls), **node(cls, values)}
+
+
+# -- reading a request body -----------------------------------------------------------------
+
+
+def read_body() -> dict[str, Any]:
+    """Return the JSON object of the request body; 415 or 400 when it is not one."""
+    if request.mimetype and request.mimetype not in BODY_TYPES:
+        raise ApiError(415, f"Send the body as {' or '.join(BODY_TYPES)}, not {request.mimetype}.")
+    raw = request.get_data(cache=True)
+    try:
+        body = json.loads(raw) if raw.strip() else None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise bad_request([("body", f"is not valid JSON: {exc}")]) from exc
+    if not isinstance(body, dict):
+        raise bad_request([("body", "must be a JSON object")])
+    return body
+
+
+def _accepted_types(cls: Class) -> set[str]:
+    compact = class_iri(cls)
+    expanded = compact.replace("vocab:", jsonld.base_url() + "/vocab#", 1)
+    return {cls.name, compact, expanded}
+
+
+def strip_envelope(cls: Class, body: dict[str, Any], iri: str | None) -> list[tuple[str, str]]:
+    """Remove ``@context``, ``@id`` and ``@type`` from a body; return what is wrong with them."""
+    faults = []
+    context = body.pop("@context", None)
+    ours = jsonld.class_context_url(cls)
+    contexts = context if isinstance(context, list) else [context]
+    if context is not None and any(c != ours for c in contexts):
+        faults.append(("@context", f"send this API's terms without @context, or with {ours}"))
+    given_id = body.pop("@id", None)
+    if given_id is not None and iri is not None and given_id != iri:
+        faults.append(("@id", f"must be {iri}, the URL the body is sent to"))
+    given_type = body.pop("@type", None)
+    types = given_type if isinstance(given_type, list) else [given_type]
+    if given_type is not None and not set(types) & _accepted_types(cls):
+        faults.append(("@type", f"must be {cls.name}"))
+    faults.extend((k, "is not a keyword this API accepts") for k in body if k.startswith("@"))
+    for key in [k for k in body if k.startswith("@")]:
+        del body[key]
+    return faults
+
+
+def _same(prop: Prop, given: Any, stored: Any) -> bool:
+    if given == stored:
+        return True
+    if prop.range == "xsd:dateTime" and isinstance(given, str) and isinstance(stored, str):
+        try:
+            return dt.datetime.fromisoformat(given) == dt.datetime.fromisoformat(stored)
+        except ValueError:
+            return False
+    return False
+
+
+def _messages(errors: Any, path: str) -> Iterable[tuple[str, str]]:
+    if isinstance(errors, dict):
+        for key, value in errors.items():
+            inner = f"{path}[{key}]" if isinstance(key, int) else (f"{path}.{key}" if path else key)
+            yield from _messages(value, inner)
+    elif isinstance(errors, list):
+        for message in errors:
+            yield from _messages(message, path)
+    else:
+        yield path or "body", str(errors)
+
+
+def validate(
+    cls: Class, body: dict[str, Any], stored: Mapping[str, Any], *, partial: bool
+) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """Check a body against ``cls``: return the loaded writable values and the faults.
+
+    Read-only properties may be sent only with the value they already have (``stored``,
+    as JSON), so a document fetched with GET can be sent back unchanged.
+    """
+    faults = []
+    for name in [n for n in body if cls.has(n) and cls.prop(n).readonly]:
+        given = body.pop(name)
+        if given is not None and not _same(cls.prop(name), given, stored.get(name)):
+            faults.append((name, "is read-only; it may only be sent with its current value"))
+    try:
+        loaded = schema(cls.name, partial=partial).load(body)
+    except ValidationError as exc:
+        loaded = {}
+        faults.extend(_messages(exc.messages, ""))
+    return loaded, faults
+
+
+def resolve_links(
+    conn: Connection, cls: Class, loaded: dict[str, Any], scope: Mapping[str, Any]
+) -> list[tuple[str, str]]:
+    """Replace the link IRIs in ``loaded`` by the keys they name; return the faults."""
+    faults = []
+    for prop in cls.properties:
+        if not prop.link or prop.is_collection or prop.name not in loaded:
+            continue
+        target = dlcs.get(prop.range)
+        values = loaded[prop.name] if prop.multiple else [loaded[prop.name]]
+        resolved: list[Any] = []
+        for position, value in enumerate(values):
+            where = f"{prop.name}[{position}]" if prop.multiple else prop.name
+            key, fault = _resolve(conn, target, value, scope)
+            if fault:
+                faults.append((where, fault))
+            elif key not in resolved:
+                resolved.append(key)
+        loaded[prop.name] = resolved if prop.multiple else (resolved[0] if resolved else None)
+    return faults
+
+
+def _resolve(
+    conn: Connection, target: Class, value: str, scope: Mapping[str, Any]
+) -> tuple[Any, str | None]:
+    found = links.parse(value, target.path or "")
+    if found is None:
+        example = links.example(target.path or "", scope)
+        return None, f"must be the IRI of a {target.name} on this server, such as {example}"
+    *parents, last = target.path_variables
+    for name in parents:
+        if name in scope and found[name] != str(scope[name]):
+            return None, f"must be a {target.name} of {name} {scope[name]}"
+    if not store(target.name).exists(conn, found):
+        return None, f"{value} does not exist"
+    return found[last], None
+
+
+# -- the operations -------------------------------------------------------------------------
+
+
+def parent_of(cls: Class) -> Class | None:
+    """Return the class a resource belongs to (a Space for an Image), if any."""
+    outer = cls.path_variables[:-1]
+    if not outer:
+        return None
+    return next(c for c in dlcs.CLASSES if c.path and c.path_variables == outer)
+
+
+def check_parent(conn: Connection, cls: Class, keys: Mapping[str, Any]) -> None:
+    """Fail with 404 when the resource the new one would belong to does not exist."""
+    parent = parent_of(cls)
+    if parent is not None and not store(parent.name).exists(conn, keys):
+        raise ApiError(404, f"{parent.name} {links.resource_iri(parent, keys)} does not exist.")
+
+
+def check_identifier(value: Any) -> None:
+    """Fail with 400 when an identifier from the URL cannot name a resource."""
+    if isinstance(value, str) and (len(value) > MAX_ID_LENGTH or any(ord(ch) < 32 for ch in value)):
+        raise bad_request(
+            [("@id", f"an identifier has at most {MAX_ID_LENGTH} printable characters")]
+        )
+
+
+def new_values(conn: Connection, cls: Class, keys: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the values of a resource before a body is applied: keys and defaults."""
+    values = {p.name: p.default for p in cls.stored if not p.identifier and not p.readonly}
+    values.update({p.name: p.default for p in cls.stored if p.readonly and p.default is not None})
+    for name in values:
+        if isinstance(values[name], tuple):
+            values[name] = list(values[name])
+    if cls.name in DEFAULTS:
+        values.update(DEFAULTS[cls.name](conn, keys))
+    values.update(keys)
+    return values
+
+
+def writable_defaults(conn: Connection, cls: Class, keys: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the values a PUT gives the writable properties it leaves out."""
+    fresh = new_values(conn, cls, keys)
+    return {
+        p.name: fresh.get(p.name)
+        for p in cls.stored
+        if not p.readonly and not p.identifier and not p.transient
+    }
+
+
+def get(cls: Class, keys: Mapping[str, Any]) -> Response:
+    """Answer a GET of one resource."""
+    values = store(cls.name).get(connection(), keys)
+    if values is None:
+        raise ApiError(404, f"{cls.name} {request.base_url} does not exist.")
+    return jsonld.response(document(cls, values))
+
+
+def put(cls: Class, keys: Mapping[str, Any]) -> Response:
+    """Answer a PUT: create the resource (201) or replace its writable properties (200)."""
+    conn = connection()
+    for value in keys.values():
+        check_identifier(value)
+    body = read_body()
+    envelope_faults = strip_envelope(cls, body, links.resource_iri(cls, keys))
+    for attempt in range(2):
+        check_parent(conn, cls, keys)
+        current = store(cls.name).get(conn, keys)
+        base = current if current is not None else new_values(conn, cls, keys)
+        loaded, faults = validate(cls, dict(body), dump(cls, base), partial=False)
+        faults = envelope_faults + faults + resolve_links(conn, cls, loaded, keys)
+        if faults:
+            raise bad_request(faults)
+        try:
+            if current is None:
+                store(cls.name).insert(conn, {**base, **loaded, "created": now()})
+            else:
+                store(cls.name).update(conn, keys, {**writable_defaults(conn, cls, keys), **loaded})
+            conn.commit()
+        except IntegrityError:
+            # Another request created it first: replace what it created.
+            conn.rollback()
+            if attempt:
+                raise
+            continue
+        break
+    values = store(cls.name).get(conn, keys)
+    assert values is not None
+    if current is None:
+        doc = document(cls, values)
+        return jsonld.response(doc, 201, {"Location": doc["@id"]})
+    return jsonld.response(document(cls, values))
+
+
+def create(cls: Class, keys: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -> Response:
+    """Answer a POST to a collection: create a resource with a key the database assigns."""
+    conn = connection()
+    check_parent(conn, cls, keys)
+    body = read_body()
+    faults = strip_envelope(cls, body, None)
+    base = new_values(conn, cls, keys)
+    loaded, more = validate(cls, body, dump(cls, base), partial=False)
+    faults += more + resolve_links(conn, cls, loaded, keys)
+    if faults:
+        raise bad_request(faults)
+    values = {**base, **loaded, **(extra or {}), "created": now()}
+    try:
+        new_keys = store(cls.name).insert(conn, values)
+        conn.commit()
+    except IntegrityError as exc:
+        conn.rollback()
+        raise ApiError(409, f"A {cls.name} with these values exists already.") from exc
+    created = store(cls.name).get(conn, new_keys)
+    assert created is not None
+    doc = document(cls, created)
+    return jsonld.response(doc, 201, {"Location": doc["@id"]})
+
+
+def patch(cls: Class, keys: Mapping[str, Any]) -> Response:
+    """Answer a PATCH: change only the properties the body carries."""
+    conn = connection()
+    current = store(cls.name).get(conn, keys)
+    if current is None:
+        raise ApiError(404, f"{cls.name} {request.base_url} does not exist.")
+    body = read_body()
+    faults = strip_envelope(cls, body, links.resource_iri(cls, keys))
+    loaded, more = validate(cls, body, dump(cls, current), partial=True)
+    faults += more + resolve_links(conn, cls, loaded, keys)
+    if faults:
+        raise bad_request(faults)
+    if loaded:
+        try:
+            store(cls.name).update(conn, keys, loaded)
+            conn.commit()
+        except IntegrityError as exc:
+            conn.rollback()
+            raise ApiError(409, f"Another {cls.name} has these values already.") from exc
+    values = store(cls.name).get(conn, keys)
+    assert values is not None
+    return jsonld.response(document(cls, values))
+
+
+def blockers(conn: Connection, cls: Class, keys: Mapping[str, Any]) -> list[str]:
+    """Return what still depends on a resource: resources inside it, and links to it."""
+    found = []
+    for name in BLOCKERS.get(cls.name, ()):
+        table = TABLES[name]
+        condition = [table.c[k] == keys[k] for k in cls.path_variables]
+        if conn.execute(select(exists().where(*condition))).scalar():
+            found.append(f"it still holds {name} resources")
+    *parents, last = cls.path_variables
+    for owner in dlcs.CLASSES:
+        for prop in owner.properties:
+            if prop.link and prop.range == cls.name and prop.is_stored:
+                found.extend(_referrers(conn, owner, prop, parents, keys, last))
+    return found
+
+
+def _referrers(
+    conn: Connection,
+    owner: Class,
+    prop: Prop,
+    parents: list[str],
+    keys: Mapping[str, Any],
+    last: str,
+) -> list[str]:
+    table = CHILDREN[owner.name][prop.name] if prop.multiple else TABLES[owner.name]
+    column = table.c.value if prop.multiple else table.c[prop.name]
+    condition = [table.c[k] == keys[k] for k in parents if k in table.c]
+    condition.append(column == keys[last])
+    if conn.execute(select(exists().where(*condition))).scalar():
+        return [f"the {prop.name} of {owner.name} resources still name it"]
+    return []
+
+
+def delete(cls: Class, keys: Mapping[str, Any]) -> Response:
+    """Answer a DELETE: remove the resource unless others depend on it (409)."""
+    conn = connection()
+    if not store(cls.name).exists(conn, keys):
+        raise ApiError(404, f"{cls.name} {request.base_url} does not exist.")
+    reasons = blockers(conn, cls, keys)
+    if reasons:
+        raise ApiError(409, f"{cls.name} cannot be deleted: {'; '.join(reasons)}.")
+    store(cls.name).delete(conn, keys)
+    conn.commit()
+    operation = next(op for op in cls.operations if op.method == "DELETE")
+    return jsonld.empty(operation.statuses[0].code)

@@ -1,0 +1,175 @@
+"""marshmallow schemas, generated from the vocabulary.
+
+Read-only properties become ``dump_only`` fields, write-only ones ``load_only``; ranges
+choose strict field types (a JSON string is never taken for a number, nor a number for a
+boolean). Links are dumped as absolute IRIs built from the row's own key; loaded, they stay
+IRIs here and are resolved to keys by :mod:`app.links`, which can look at the database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import cache
+from typing import Any
+
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, post_dump, validate
+
+from app import links
+from vocab import dlcs
+from vocab.model import Class, Prop
+
+
+class StrictInteger(fields.Integer):
+    """An integer that must be a JSON number (not a string, not a boolean)."""
+
+    default_error_messages = {"invalid": "must be an integer", "large": "is out of range"}
+
+    def _validated(self, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.make_error("invalid")
+        if not -(2**63) <= value < 2**63:  # what a BIGINT column holds
+            raise self.make_error("large")
+        return value
+
+
+class StrictBoolean(fields.Boolean):
+    """A boolean that must be JSON true or false."""
+
+    default_error_messages = {"invalid": "must be true or false"}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
+class StrictString(fields.String):
+    """A string that must be a JSON string."""
+
+    default_error_messages = {"invalid": "must be a string", "nul": "must not contain NUL"}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if "\x00" in text:
+            raise self.make_error("nul")
+        return text
+
+
+class DateTime(fields.DateTime):
+    """An ISO 8601 date-time in UTC with its offset, to the millisecond."""
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
+        if value is None:
+            return None
+        return format_datetime(value)
+
+
+def format_datetime(value: dt.datetime) -> str:
+    """Return ``value`` as ISO 8601 in UTC with its offset, to the millisecond."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC).isoformat(timespec="milliseconds")
+
+
+class Link(fields.Field):
+    """A link: dumped as the absolute IRI of a resource or collection built from the row."""
+
+    def __init__(self, path: str, *, collection: bool, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.path = path
+        self.collection = collection
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
+        if self.collection:
+            return links.iri(self.path, obj)
+        if value is None or value == "":
+            return None
+        return links.iri(self.path, obj, value)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        if not isinstance(value, str) or not value:
+            raise ValidationError("must be the IRI of a resource")
+        return value
+
+
+class BaseSchema(Schema):
+    """Leave out properties that have no value."""
+
+    class Meta:
+        unknown = RAISE
+
+    @post_dump
+    def _drop_empty(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        return {k: v for k, v in data.items() if v is not None}
+
+
+def _value_field(prop: Prop) -> fields.Field:
+    kwargs: dict[str, Any] = {}
+    if prop.choices:
+        kwargs["validate"] = validate.OneOf(prop.choices, error="must be one of {choices}")
+    match prop.range:
+        case "xsd:string":
+            return StrictString(**kwargs)
+        case "xsd:integer":
+            return StrictInteger(**kwargs)
+        case "xsd:nonNegativeInteger":
+            return StrictInteger(
+                validate=validate.Range(min=0, error="must be a non-negative integer"), **kwargs
+            )
+        case "xsd:boolean":
+            return StrictBoolean(**kwargs)
+        case "xsd:dateTime":
+            return DateTime(**kwargs)
+    if prop.link:
+        target = dlcs.get(prop.range)
+        return Link(target.path or "", collection=False)
+    return fields.Raw()
+
+
+def schema_field(cls: Class, prop: Prop) -> fields.Field:
+    """Return the marshmallow field of one property."""
+    if prop.is_collection:
+        # dump_default: marshmallow skips a field whose value is missing from the row.
+        return Link(prop.path or "", collection=True, dump_only=True, dump_default="")
+    if prop.multiple:
+        inner = _value_field(prop)
+        field: fields.Field = fields.List(inner, error_messages={"invalid": "must be an array"})
+    else:
+        field = _value_field(prop)
+    field.dump_only = prop.readonly
+    field.load_only = prop.writeonly
+    field.required = prop.required
+    field.allow_none = False
+    field.error_messages = {
+        **field.error_messages,
+        "required": "is required",
+        "null": "must not be null",
+    }
+    if prop.identifier:
+        field.attribute = cls.path_variables[-1]
+    return field
+
+
+@cache
+def schema_class(name: str) -> type[Schema]:
+    """Return the marshmallow schema class of the vocabulary class called ``name``."""
+    cls = dlcs.get(name)
+    declared = {p.name: schema_field(cls, p) for p in cls.properties}
+    klass = BaseSchema.from_dict(declared, name=f"{name}Schema")
+    klass.error_messages = {
+        "unknown": f"is not a property of {name}",
+        "type": "must be a JSON object",
+    }
+    return klass
+
+
+@cache
+def schema(name: str, *, partial: bool = False) -> Schema:
+    """Return a schema instance for loading (``partial`` for PATCH) or dumping."""
+    return schema_class(name)(partial=partial, unknown=RAISE)
+
+
+@cache
+def lenient_schema(name: str) -> Schema:
+    """Return a schema instance that ignores unknown keys (to read back stored values)."""
+    return schema_class(name)(unknown=EXCLUDE)

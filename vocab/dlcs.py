@@ -1,0 +1,557 @@
+"""The DLCS vocabulary: every class, property and operation the API serves.
+
+The Image class follows the user's specification (generated in 2016 from the DLCS
+``DLCS.Mock`` Hydra model, ``Image.md``), property by property; the other classes follow
+the resources of the real DLCS (``dlcs/protagonist``, ``DLCS.HydraModel``) where this API
+serves them. Where this declaration departs from either, ``shared/spec/DECISIONS.md``
+says why. Statuses are the ones the server really answers with.
+"""
+
+from __future__ import annotations
+
+from vocab.model import COLLECTION, NOTHING, Class, Operation, Prop, Status
+
+# -- statuses -----------------------------------------------------------------------------
+
+OK = Status(200, "OK")
+CREATED = Status(201, "Created; the Location header names the new resource")
+NO_CONTENT = Status(204, "Deleted")
+RESET = Status(205, "Deleted; reset the view, there is no body")
+BAD_REQUEST = Status(
+    400, "Bad request: the body or a parameter is invalid; violations name each fault"
+)
+UNAUTHORIZED = Status(401, "Credentials missing, wrong, or not allowed for this customer")
+FORBIDDEN = Status(403, "The credentials are valid but an admin key is needed")
+NOT_FOUND = Status(404, "Not found")
+CONFLICT = Status(409, "Conflict: other resources still depend on this one")
+UNSUPPORTED = Status(415, "The body is not JSON or JSON-LD")
+
+
+def _get(cls: str, title: str, *, auth: bool = True) -> Operation:
+    statuses = (OK, UNAUTHORIZED, NOT_FOUND) if auth else (OK, NOT_FOUND)
+    return Operation("GET", title, f"vocab:{cls}", statuses)
+
+
+def _put(cls: str, title: str) -> Operation:
+    return Operation(
+        "PUT",
+        title,
+        f"vocab:{cls}",
+        (OK, CREATED, BAD_REQUEST, UNAUTHORIZED, NOT_FOUND, UNSUPPORTED),
+        expects=f"vocab:{cls}",
+    )
+
+
+def _patch(cls: str, title: str, *extra: Status) -> Operation:
+    return Operation(
+        "PATCH",
+        title,
+        f"vocab:{cls}",
+        (OK, BAD_REQUEST, UNAUTHORIZED, *extra, NOT_FOUND, UNSUPPORTED),
+        expects=f"vocab:{cls}",
+    )
+
+
+def _delete(title: str, done: Status = NO_CONTENT, *extra: Status) -> Operation:
+    return Operation("DELETE", title, NOTHING, (done, UNAUTHORIZED, *extra, NOT_FOUND))
+
+
+def _list(member: str, title: str, *, auth: bool = True) -> Operation:
+    statuses = (OK, BAD_REQUEST, UNAUTHORIZED, NOT_FOUND) if auth else (OK, BAD_REQUEST)
+    return Operation("GET", title, COLLECTION, statuses, description=f"A page of {member} members")
+
+
+def _post(member: str, title: str, *extra: Status, expects: bool = True) -> Operation:
+    return Operation(
+        "POST",
+        title,
+        f"vocab:{member}",
+        (CREATED, BAD_REQUEST, UNAUTHORIZED, *extra, NOT_FOUND, UNSUPPORTED),
+        expects=f"vocab:{member}" if expects else None,
+    )
+
+
+def _collection(name: str, member: str, path: str, description: str, *ops: Operation) -> Prop:
+    return Prop(
+        name,
+        COLLECTION,
+        description,
+        readonly=True,
+        link=True,
+        member=member,
+        path=path,
+        operations=ops,
+    )
+
+
+# -- the Image (the user's specification) -------------------------------------------------
+
+IMAGE = Class(
+    "Image",
+    "Image",
+    "The DLCS view of an asset that you have registered (Image, Audio or Video file). "
+    "The DLCS offers services on it, such as IIIF Image API endpoints, and stores "
+    "arbitrary metadata with it for building applications.",
+    path="/customers/{customer}/spaces/{space}/images/{image}",
+    default_order=("created",),
+    properties=(
+        Prop("created", "xsd:dateTime", "Date the image was added", readonly=True, orderable=True),
+        Prop(
+            "origin",
+            "xsd:string",
+            "Origin endpoint from where the original image can be acquired (or was acquired)",
+            default="",
+            filterable=True,
+            orderable=True,
+        ),
+        Prop(
+            "initialOrigin",
+            "xsd:string",
+            "Endpoint to use the first time the image is retrieved. This allows an initial "
+            "ingest from a short term s3 bucket (for example) but subsequent references from "
+            "an https URI.",
+            writeonly=True,
+        ),
+        Prop(
+            "maxUnauthorised",
+            "xsd:integer",
+            "Maximum size of request allowed before roles are enforced - relates to the "
+            "effective WHOLE image size, not the individual tile size. 0 = No open option, "
+            '-1 (default) = no authorisation. Used in conjunction with "roles" property.',
+            default=-1,
+            filterable=True,
+            orderable=True,
+        ),
+        Prop("width", "xsd:integer", "Tile source width", readonly=True, orderable=True),
+        Prop("height", "xsd:integer", "Tile source height", readonly=True, orderable=True),
+        Prop(
+            "finished",
+            "xsd:dateTime",
+            "When the image processing finished (image ready)",
+            readonly=True,
+            orderable=True,
+        ),
+        Prop(
+            "ingesting",
+            "xsd:boolean",
+            "Is the image currently being ingested?",
+            readonly=True,
+            default=False,
+            filterable=True,
+        ),
+        Prop("error", "xsd:string", "Reported errors with this image", default=""),
+        Prop(
+            "tags",
+            "xsd:string",
+            "A collection any associated tags",
+            multiple=True,
+            default=(),
+            filterable=True,
+        ),
+        Prop(
+            "string1",
+            "xsd:string",
+            "String reference 1",
+            default="",
+            filterable=True,
+            orderable=True,
+        ),
+        Prop(
+            "string2",
+            "xsd:string",
+            "String reference 2",
+            default="",
+            filterable=True,
+            orderable=True,
+        ),
+        Prop(
+            "string3",
+            "xsd:string",
+            "String reference 3",
+            default="",
+            filterable=True,
+            orderable=True,
+        ),
+        Prop(
+            "number1",
+            "xsd:nonNegativeInteger",
+            "Number reference 1",
+            default=0,
+            filterable=True,
+            orderable=True,
+        ),
+        Prop(
+            "number2",
+            "xsd:nonNegativeInteger",
+            "Number reference 2",
+            default=0,
+            filterable=True,
+            orderable=True,
+        ),
+        Prop(
+            "number3",
+            "xsd:nonNegativeInteger",
+            "Number reference 3",
+            default=0,
+            filterable=True,
+            orderable=True,
+        ),
+        Prop(
+            "duration",
+            "xsd:nonNegativeInteger",
+            'Duration of A/V asset, in milliseconds. Will be "0" for image assets.',
+            default=0,
+            orderable=True,
+        ),
+        Prop(
+            "family",
+            "xsd:string",
+            "The type of Asset. Can be (I)mage, (T)imebased (a/v) or (F)ile (e.g. pdf, docx).",
+            default="I",
+            choices=("I", "T", "F"),
+            filterable=True,
+            orderable=True,
+        ),
+        Prop(
+            "batch",
+            "xsd:nonNegativeInteger",
+            "The batch this image was ingested in (most recently). Might be blank if the batch "
+            "has been archived or the image was ingested in immediate mode.",
+            readonly=True,
+            filterable=True,
+        ),
+        Prop(
+            "roles",
+            "Role",
+            "The role, or roles, that a user must possess to view this image above "
+            "maxUnauthorised. These are URIs of roles e.g., "
+            "https://api.dlcs.io/customers/1/roles/requiresRegistration",
+            multiple=True,
+            link=True,
+            default=(),
+        ),
+        Prop(
+            "imageOptimisationPolicy",
+            "ImageOptimisationPolicy",
+            "The image optimisation policy used when this image was last processed "
+            "(e.g., registered).",
+            readonly=True,
+            link=True,
+        ),
+        Prop(
+            "thumbnailPolicy",
+            "ThumbnailPolicy",
+            "The thumbnail settings used when this image was last processed (e.g., registered).",
+            readonly=True,
+            link=True,
+        ),
+    ),
+    operations=(
+        _get("Image", "Retrieve a Image"),
+        _put("Image", "create or replace a Image"),
+        _patch("Image", "Update the supplied fields of the Image"),
+        _delete("Delete the Image", RESET),
+    ),
+)
+
+# -- the resources around the Image -------------------------------------------------------
+
+ROLE = Class(
+    "Role",
+    "Role",
+    "A role a user must possess to see an image above its maxUnauthorised size.",
+    path="/customers/{customer}/roles/{role}",
+    properties=(
+        Prop("name", "xsd:string", "The name of the role", default=""),
+        Prop("label", "xsd:string", "A label for the role, to show to people", default=""),
+        Prop(
+            "aliases",
+            "xsd:string",
+            "Other names the role is known by, e.g. in an auth service",
+            multiple=True,
+            default=(),
+        ),
+    ),
+    operations=(
+        _get("Role", "Retrieve a Role"),
+        _put("Role", "create or replace a Role"),
+        _patch("Role", "Update the supplied fields of the Role"),
+        _delete("Delete the Role", NO_CONTENT, CONFLICT),
+    ),
+)
+
+IMAGE_OPTIMISATION_POLICY = Class(
+    "ImageOptimisationPolicy",
+    "Image optimisation policy",
+    "How an image is prepared for delivery when it is ingested.",
+    path="/imageoptimisationpolicies/{imageOptimisationPolicy}",
+    properties=(
+        Prop("name", "xsd:string", "The name of the policy", readonly=True, default=""),
+        Prop(
+            "technicalDetails",
+            "xsd:string",
+            "The settings of the tools that apply the policy",
+            readonly=True,
+            multiple=True,
+            default=(),
+        ),
+    ),
+    operations=(
+        _get("ImageOptimisationPolicy", "Retrieve an ImageOptimisationPolicy", auth=False),
+    ),
+)
+
+THUMBNAIL_POLICY = Class(
+    "ThumbnailPolicy",
+    "Thumbnail policy",
+    "The sizes of the thumbnails made for an image when it is ingested.",
+    path="/thumbnailpolicies/{thumbnailPolicy}",
+    properties=(
+        Prop("name", "xsd:string", "The name of the policy", readonly=True, default=""),
+        Prop(
+            "sizes",
+            "xsd:nonNegativeInteger",
+            "The longest edge, in pixels, of each thumbnail made",
+            readonly=True,
+            multiple=True,
+            default=(),
+        ),
+    ),
+    operations=(_get("ThumbnailPolicy", "Retrieve a ThumbnailPolicy", auth=False),),
+)
+
+SPACE = Class(
+    "Space",
+    "Space",
+    "A customer's space: a container of images with defaults for the images put in it.",
+    path="/customers/{customer}/spaces/{space}",
+    properties=(
+        Prop(
+            "id",
+            "xsd:nonNegativeInteger",
+            "The number of the space",
+            readonly=True,
+            identifier=True,
+        ),
+        Prop("name", "xsd:string", "The name of the space", required=True, orderable=True),
+        Prop("created", "xsd:dateTime", "Date the space was created", readonly=True),
+        Prop(
+            "maxUnauthorised",
+            "xsd:integer",
+            "The maxUnauthorised given to new images of this space that set none",
+            default=-1,
+        ),
+        Prop(
+            "defaultTags",
+            "xsd:string",
+            "The tags given to new images of this space that set none",
+            multiple=True,
+            default=(),
+        ),
+        Prop(
+            "defaultRoles",
+            "Role",
+            "The roles given to new images of this space that set none",
+            multiple=True,
+            link=True,
+            default=(),
+        ),
+        _collection(
+            "images",
+            "Image",
+            "/customers/{customer}/spaces/{space}/images",
+            "The images of this space",
+            _list("Image", "Retrieve the images of the space"),
+        ),
+    ),
+    operations=(
+        _get("Space", "Retrieve a Space"),
+        _put("Space", "create or replace a Space"),
+        _patch("Space", "Update the supplied fields of the Space"),
+        _delete("Delete the Space", NO_CONTENT, CONFLICT),
+    ),
+)
+
+KEY = Class(
+    "Key",
+    "API key",
+    "An API key of a customer. Use it with its secret as HTTP Basic credentials.",
+    path="/customers/{customer}/keys/{key}",
+    default_order=("created",),
+    properties=(
+        Prop(
+            "key",
+            "xsd:string",
+            "The key, the user name of HTTP Basic",
+            readonly=True,
+            identifier=True,
+        ),
+        Prop(
+            "secret",
+            "xsd:string",
+            "The secret, the password of HTTP Basic; shown only in the response that creates "
+            "the key, and stored only as a hash",
+            readonly=True,
+            transient=True,
+        ),
+        Prop("created", "xsd:dateTime", "Date the key was created", readonly=True),
+    ),
+    operations=(_get("Key", "Retrieve an API key"), _delete("Delete the API key")),
+)
+
+CUSTOMER = Class(
+    "Customer",
+    "Customer",
+    "A customer of the DLCS, owner of spaces, images, roles and keys.",
+    path="/customers/{customer}",
+    properties=(
+        Prop("name", "xsd:string", "The unique short name of the customer", required=True),
+        Prop("displayName", "xsd:string", "The name of the customer to show", default=""),
+        Prop(
+            "administrator",
+            "xsd:boolean",
+            "Whether the keys of this customer may act on every customer",
+            default=False,
+        ),
+        Prop("created", "xsd:dateTime", "Date the customer was created", readonly=True),
+        _collection(
+            "spaces",
+            "Space",
+            "/customers/{customer}/spaces",
+            "The spaces of this customer",
+            _list("Space", "Retrieve the spaces of the customer"),
+            _post("Space", "Create a Space with the next free number"),
+        ),
+        _collection(
+            "allImages",
+            "Image",
+            "/customers/{customer}/allImages",
+            "The images of every space of this customer",
+            _list("Image", "Retrieve the images of every space of the customer"),
+        ),
+        _collection(
+            "roles",
+            "Role",
+            "/customers/{customer}/roles",
+            "The roles of this customer",
+            _list("Role", "Retrieve the roles of the customer"),
+        ),
+        _collection(
+            "keys",
+            "Key",
+            "/customers/{customer}/keys",
+            "The API keys of this customer",
+            _list("Key", "Retrieve the API keys of the customer"),
+            _post("Key", "Create an API key; the response shows its secret, once", expects=False),
+        ),
+    ),
+    operations=(
+        _get("Customer", "Retrieve a Customer"),
+        _patch("Customer", "Update the supplied fields of the Customer", FORBIDDEN),
+        _delete("Delete the Customer", NO_CONTENT, FORBIDDEN, CONFLICT),
+    ),
+)
+
+ENTRY_POINT = Class(
+    "EntryPoint",
+    "Entry point",
+    "The main entry point of the DLCS API.",
+    path="/",
+    properties=(
+        _collection(
+            "customers",
+            "Customer",
+            "/customers",
+            "The customers the caller may see",
+            _list("Customer", "Retrieve the customers"),
+            _post("Customer", "Create a Customer (admin keys only)", FORBIDDEN),
+        ),
+        _collection(
+            "imageOptimisationPolicies",
+            "ImageOptimisationPolicy",
+            "/imageoptimisationpolicies",
+            "The image optimisation policies",
+            _list(
+                "ImageOptimisationPolicy", "Retrieve the image optimisation policies", auth=False
+            ),
+        ),
+        _collection(
+            "thumbnailPolicies",
+            "ThumbnailPolicy",
+            "/thumbnailpolicies",
+            "The thumbnail policies",
+            _list("ThumbnailPolicy", "Retrieve the thumbnail policies", auth=False),
+        ),
+    ),
+    operations=(_get("EntryPoint", "Retrieve the entry point", auth=False),),
+)
+
+VIOLATION = Class(
+    "Violation",
+    "Violation",
+    "One fault of a rejected request.",
+    properties=(
+        Prop("propertyPath", "xsd:string", "The property or parameter at fault"),
+        Prop("message", "xsd:string", "What is wrong with it"),
+    ),
+)
+
+ERROR = Class(
+    "Error",
+    "Error",
+    "A failed request: a Hydra error that is also an RFC 9457 problem.",
+    iri="hydra:Error",
+    properties=(
+        Prop("statusCode", "xsd:integer", "The HTTP status code", iri="hydra:statusCode"),
+        Prop("status", "xsd:integer", "The HTTP status code (RFC 9457)"),
+        Prop("title", "xsd:string", "The reason phrase of the status", iri="hydra:title"),
+        Prop("description", "xsd:string", "What went wrong", iri="hydra:description"),
+        Prop("detail", "xsd:string", "What went wrong (RFC 9457)"),
+        Prop("instance", "xsd:string", "The URL of the failed request"),
+        Prop(
+            "violations",
+            "Violation",
+            "The faults of a rejected body or parameter",
+            multiple=True,
+        ),
+    ),
+)
+
+CLASSES: tuple[Class, ...] = (
+    ENTRY_POINT,
+    CUSTOMER,
+    SPACE,
+    IMAGE,
+    ROLE,
+    KEY,
+    IMAGE_OPTIMISATION_POLICY,
+    THUMBNAIL_POLICY,
+    ERROR,
+    VIOLATION,
+)
+BY_NAME: dict[str, Class] = {c.name: c for c in CLASSES}
+
+# Query parameters common to every collection, besides each class's filters.
+PAGE = "page"
+PAGE_SIZE = "pageSize"
+ORDER_BY = "orderBy"
+ORDER_BY_DESCENDING = "orderByDescending"
+QUERY = "q"
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 500
+
+# The variables of resource paths, with the type of their values.
+PATH_VARIABLES: dict[str, str] = {
+    "customer": "xsd:nonNegativeInteger",
+    "space": "xsd:nonNegativeInteger",
+    "image": "xsd:string",
+    "role": "xsd:string",
+    "key": "xsd:string",
+    "imageOptimisationPolicy": "xsd:string",
+    "thumbnailPolicy": "xsd:string",
+}
+
+
+def get(name: str) -> Class:
+    """Return the class called ``name``."""
+    return BY_NAME[name]

@@ -1,0 +1,136 @@
+"""The declaration types of the vocabulary: classes, properties, operations, statuses.
+
+Everything the API publishes about itself (contexts, documentation, schemas, columns,
+routes) is derived from values of these types, so each fact is written down once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+XSD_RANGES = frozenset(
+    {"xsd:string", "xsd:integer", "xsd:nonNegativeInteger", "xsd:boolean", "xsd:dateTime"}
+)
+COLLECTION = "hydra:Collection"
+NOTHING = "owl:Nothing"
+
+
+@dataclass(frozen=True)
+class Status:
+    """An HTTP status an operation really answers with, and what it means there."""
+
+    code: int
+    description: str
+
+
+@dataclass(frozen=True)
+class Operation:
+    """An HTTP operation on a resource or on a linked collection."""
+
+    method: str
+    title: str
+    returns: str
+    statuses: tuple[Status, ...]
+    expects: str | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Prop:
+    """A property of a class, declared once with everything derived from it.
+
+    ``range`` is an XSD type (``xsd:string``), a class name of this vocabulary, or
+    ``hydra:Collection`` for a link to a collection of ``member`` resources found at ``path``.
+    ``transient`` marks a value shown once and never stored (a key's secret).
+    ``identifier`` marks the property whose value is the last variable of the resource path.
+    ``default`` is the value a new resource gets when the property is left out; ``None``
+    means no value, and a property without a value is left out of responses.
+    """
+
+    name: str
+    range: str
+    description: str
+    readonly: bool = False
+    writeonly: bool = False
+    required: bool = False
+    multiple: bool = False
+    link: bool = False
+    default: Any = None
+    choices: tuple[str, ...] = ()
+    filterable: bool = False
+    orderable: bool = False
+    iri: str | None = None
+    identifier: bool = False
+    transient: bool = False
+    member: str | None = None
+    path: str | None = None
+    operations: tuple[Operation, ...] = ()
+
+    @property
+    def is_collection(self) -> bool:
+        """Whether the property links to a collection rather than holding a value."""
+        return self.range == COLLECTION
+
+    @property
+    def is_stored(self) -> bool:
+        """Whether values of the property are stored (collection links are derived)."""
+        return not (self.is_collection or self.transient)
+
+    @property
+    def datatype(self) -> str | None:
+        """The XSD type of a literal-valued property, or None for links and objects."""
+        return self.range if self.range in XSD_RANGES else None
+
+
+@dataclass(frozen=True)
+class Class:
+    """A class of resources (or of embedded objects, when it has no ``path``)."""
+
+    name: str
+    title: str
+    description: str
+    properties: tuple[Prop, ...]
+    operations: tuple[Operation, ...] = ()
+    path: str | None = None
+    iri: str | None = None
+    default_order: tuple[str, ...] = ()
+    _by_name: dict[str, Prop] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        names = [p.name for p in self.properties]
+        if len(names) != len(set(names)):
+            raise ValueError(f"{self.name} declares a property twice")
+        self._by_name.update({p.name: p for p in self.properties})
+
+    def prop(self, name: str) -> Prop:
+        """Return the property called ``name``; KeyError when the class has none."""
+        return self._by_name[name]
+
+    def has(self, name: str) -> bool:
+        """Whether the class declares a property called ``name``."""
+        return name in self._by_name
+
+    @property
+    def stored(self) -> tuple[Prop, ...]:
+        """The properties whose values are stored."""
+        return tuple(p for p in self.properties if p.is_stored)
+
+    @property
+    def collections(self) -> tuple[Prop, ...]:
+        """The properties that link to collections."""
+        return tuple(p for p in self.properties if p.is_collection)
+
+    @property
+    def path_variables(self) -> tuple[str, ...]:
+        """The variables of the resource path, outermost first."""
+        return path_variables(self.path or "")
+
+
+def path_variables(path: str) -> tuple[str, ...]:
+    """Return the ``{variable}`` names of a path template, in order."""
+    names = []
+    for part in path.split("/"):
+        if part.startswith("{") and part.endswith("}"):
+            names.append(part[1:-1])
+    return tuple(names)
