@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 from flask import Flask, current_app
-from flask.cli import FlaskGroup
+from flask.cli import AppGroup, FlaskGroup
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -34,7 +34,7 @@ def _new_key(customer: int) -> dict[str, Any]:
     return {"key": key, "secret": secret}
 
 
-@click.group("db")
+@click.group("db", cls=AppGroup)
 def db_group() -> None:
     """Manage the database schema."""
 
@@ -47,7 +47,7 @@ def db_upgrade(revision: str) -> None:
     click.echo(f"database at {revision}")
 
 
-@click.group("customer")
+@click.group("customer", cls=AppGroup)
 def customer_group() -> None:
     """Manage customers."""
 
@@ -82,7 +82,7 @@ def customer_list() -> None:
         _echo({"id": row["customer"], "name": row["name"], "administrator": row["administrator"]})
 
 
-@click.group("key")
+@click.group("key", cls=AppGroup)
 def key_group() -> None:
     """Manage API keys."""
 

@@ -48,8 +48,8 @@ TABLE_NAMES: dict[str, str] = {
 }
 
 # Columns that are not properties: how a key's secret is checked without storing it.
-EXTRA_COLUMNS: dict[str, tuple[Column, ...]] = {
-    "Key": (Column("secret_hash", String(64), nullable=False),),
+EXTRA_COLUMNS: dict[str, tuple[tuple[str, TypeEngine], ...]] = {
+    "Key": (("secret_hash", String(64)),),
 }
 
 # Values that identify a resource besides its key.
@@ -114,7 +114,7 @@ def _build(cls: Class) -> tuple[Table, dict[str, Table]]:
             continue
         nullable = prop.default is None and not prop.required
         columns.append(Column(prop.name, sql_type(prop.range), nullable=nullable))
-    columns.extend(c.copy() for c in EXTRA_COLUMNS.get(cls.name, ()))
+    columns.extend(Column(n, t, nullable=False) for n, t in EXTRA_COLUMNS.get(cls.name, ()))
     columns.extend(UniqueConstraint(*u) for u in UNIQUE.get(cls.name, ()))
     table = Table(name, metadata, *columns)
     for index_columns in EXTRA_INDEXES.get(cls.name, ()):

@@ -14,7 +14,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, request
 
 from app import auth, resources
-from app.api import creation, discovery
+from app.api import creation, discovery, images  # noqa: F401  (images registers hooks)
 from app.collections import listing
 from app.errors import ApiError
 from app.store import store

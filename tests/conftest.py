@@ -1,0 +1,254 @@
+"""Fixtures: a fresh database per test (SQLite file, or PostgreSQL), clients, and a JSON-LD check.
+
+Set TEST_DATABASE_URL to a PostgreSQL server (``postgresql+psycopg://postgres@127.0.0.1/test``)
+to run the suite there: a database of its own is created for the run and dropped after it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+import rdflib
+from pyld import jsonld as pyld
+from sqlalchemy import create_engine, delete, text
+from sqlalchemy.engine import make_url
+
+from app import create_app
+from app.db import make_engine, upgrade
+from app.models import metadata
+
+BASE = "http://localhost"
+KEEP = {"image_optimisation_policies", "image_optimisation_policies_technicalDetails",
+        "thumbnail_policies", "thumbnail_policies_sizes"}  # seeded by the migration
+
+
+@pytest.fixture(scope="session")
+def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """Migrate one database for the run: a template SQLite file, or a PostgreSQL database."""
+    server = os.environ.get("TEST_DATABASE_URL")
+    if not server:
+        template = tmp_path_factory.mktemp("db") / "template.sqlite3"
+        engine = make_engine(f"sqlite:///{template}")
+        upgrade(engine)
+        engine.dispose()
+        yield {"kind": "sqlite", "template": template}
+        return
+    name = f"dlcs_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(make_url(server), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(server).set(database=name).render_as_string(hide_password=False)
+    engine = make_engine(url)
+    upgrade(engine)
+    try:
+        yield {"kind": "postgresql", "url": url, "engine": engine}
+    finally:
+        engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def database_url(database: dict[str, Any], tmp_path: Path) -> str:
+    """Return the URL of an empty, migrated database for one test."""
+    if database["kind"] == "sqlite":
+        path = tmp_path / "dlcs.sqlite3"
+        shutil.copyfile(database["template"], path)
+        return f"sqlite:///{path}"
+    with database["engine"].begin() as conn:
+        for table in reversed(metadata.sorted_tables):
+            if table.name not in KEEP:
+                conn.execute(delete(table))
+    return database["url"]
+
+
+@pytest.fixture
+def app(database_url: str, tmp_path: Path):
+    """Return an app on a fresh database."""
+    app = create_app(
+        {"TESTING": True, "DATABASE_URL": database_url, "AUTO_MIGRATE": False}
+    )
+    app.instance_path = str(tmp_path / "instance")
+    yield app
+    app.extensions["dlcs.engine"].dispose()
+
+
+@pytest.fixture
+def runner(app):
+    """Return a CLI runner of the app."""
+    return app.test_cli_runner()
+
+
+def basic(key: str, secret: str) -> dict[str, str]:
+    """Return the Authorization header of HTTP Basic credentials."""
+    token = base64.b64encode(f"{key}:{secret}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+class LinkedData:
+    """Check JSON-LD documents the way a client reads them: pyld expansion, rdflib graph."""
+
+    def __init__(self, client) -> None:
+        self.client = client
+        self.cache: dict[str, Any] = {}
+
+    def load(self, url: str, options: Any = None) -> dict[str, Any]:
+        """Serve a remote document (our contexts) from the app, never from the network."""
+        parsed = urlparse(url)
+        assert f"{parsed.scheme}://{parsed.netloc}" == BASE, f"remote context fetched: {url}"
+        if url not in self.cache:
+            response = self.client.get(parsed.path)
+            assert response.status_code == 200, url
+            self.cache[url] = response.get_json()
+        return {"contextUrl": None, "documentUrl": url, "document": self.cache[url]}
+
+    def options(self) -> dict[str, Any]:
+        return {"documentLoader": self.load, "base": BASE + "/"}
+
+    def expand(self, doc: Any) -> list[dict[str, Any]]:
+        """Expand a document; every key and type must be a defined term."""
+        self.check_terms(doc)
+        return pyld.expand(doc, self.options())
+
+    def graph(self, doc: Any) -> rdflib.Graph:
+        """Return the RDF graph of a document."""
+        nquads = pyld.to_rdf(doc, {**self.options(), "format": "application/n-quads"})
+        return rdflib.Graph().parse(data=nquads, format="nt")
+
+    def terms(self, doc: dict[str, Any]) -> dict[str, Any]:
+        context = doc["@context"]
+        if isinstance(context, str):
+            context = self.load(context)["document"]["@context"]
+        return context
+
+    def check_terms(self, doc: Any) -> None:
+        if not isinstance(doc, dict) or "@context" not in doc:
+            return
+        terms = self.terms(doc)
+
+        def walk(value: Any) -> None:
+            if isinstance(value, list):
+                for item in value:
+                    walk(item)
+            elif isinstance(value, dict):
+                for key, item in value.items():
+                    if key in ("@context",):
+                        continue
+                    if not key.startswith("@"):
+                        assert key in terms, f"{key!r} is not defined by the context"
+                    if key == "@type":
+                        for name in item if isinstance(item, list) else [item]:
+                            assert name in terms or ":" in name, f"type {name!r} is undefined"
+                    walk(item)
+
+        walk(doc)
+
+
+class Api:
+    """A test client that authenticates and checks every JSON-LD body it receives."""
+
+    def __init__(self, client, ld: LinkedData, headers: dict[str, str] | None = None) -> None:
+        self.client = client
+        self.ld = ld
+        self.headers = headers or {}
+
+    def as_(self, headers: dict[str, str] | None) -> Api:
+        """Return the same client with other credentials."""
+        return Api(self.client, self.ld, headers)
+
+    def request(self, method: str, path: str, body: Any = None, **kwargs: Any):
+        headers = {**self.headers, **kwargs.pop("headers", {})}
+        if body is not None:
+            kwargs["data"] = body if isinstance(body, (str, bytes)) else json.dumps(body)
+            headers.setdefault("Content-Type", "application/ld+json")
+        response = self.client.open(path, method=method, headers=headers, **kwargs)
+        if response.mimetype == "application/ld+json" and response.data:
+            doc = response.get_json()
+            if set(doc) == {"@context"}:  # a context document describes no resource
+                return response
+            expanded = self.ld.expand(doc)
+            assert expanded, f"{path}: the body expands to nothing"
+            assert len(self.ld.graph(doc)) > 0
+        return response
+
+    def get(self, path: str, **kwargs: Any):
+        return self.request("GET", path, **kwargs)
+
+    def put(self, path: str, body: Any = None, **kwargs: Any):
+        return self.request("PUT", path, body, **kwargs)
+
+    def patch(self, path: str, body: Any = None, **kwargs: Any):
+        return self.request("PATCH", path, body, **kwargs)
+
+    def post(self, path: str, body: Any = None, **kwargs: Any):
+        return self.request("POST", path, body, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any):
+        return self.request("DELETE", path, **kwargs)
+
+
+@pytest.fixture
+def client(app):
+    """Return Flask's test client."""
+    return app.test_client()
+
+
+@pytest.fixture
+def ld(client) -> LinkedData:
+    """Return the JSON-LD checker."""
+    return LinkedData(client)
+
+
+def make_customer(runner, name: str, *, admin: bool = False) -> dict[str, Any]:
+    """Create a customer with the CLI; return what it printed."""
+    args = ["customer", "create", name] + (["--admin"] if admin else [])
+    result = runner.invoke(args=args)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+@pytest.fixture
+def anon(client, ld) -> Api:
+    """Return a client without credentials."""
+    return Api(client, ld)
+
+
+@pytest.fixture
+def admin(runner, client, ld) -> Api:
+    """Return a client holding an admin key."""
+    made = make_customer(runner, "admin", admin=True)
+    api = Api(client, ld, basic(made["key"], made["secret"]))
+    api.customer = made["id"]
+    return api
+
+
+@pytest.fixture
+def alice(runner, client, ld) -> Api:
+    """Return a client of customer "alice", who has space 1 and role "reg"."""
+    made = make_customer(runner, "alice")
+    api = Api(client, ld, basic(made["key"], made["secret"]))
+    api.customer = made["id"]
+    c = made["id"]
+    assert api.put(f"/customers/{c}/spaces/1", {"name": "main"}).status_code == 201
+    assert api.put(f"/customers/{c}/roles/reg", {"label": "Registered"}).status_code == 201
+    return api
+
+
+@pytest.fixture
+def bob(runner, client, ld) -> Api:
+    """Return a client of another customer, "bob", with space 1."""
+    made = make_customer(runner, "bob")
+    api = Api(client, ld, basic(made["key"], made["secret"]))
+    api.customer = made["id"]
+    assert api.put(f"/customers/{made['id']}/spaces/1", {"name": "bobs"}).status_code == 201
+    return api

@@ -1,0 +1,143 @@
+"""The vocabulary: the spec's Image, and each property reaching context, doc, schema and SQL."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from app.models import CHILDREN, TABLES, column_name
+from app.schemas import schema_class
+from vocab import api_documentation, context, dlcs
+from vocab.context import prop_iri
+
+SPEC = Path(__file__).resolve().parents[2] / "shared" / "spec" / "000_8e9c316801c469c2.txt"
+BASE = "https://dlcs.example"
+
+# The Image properties of the user's specification: name -> (range, readonly, writeonly, link).
+SPEC_IMAGE = {
+    "created": ("xsd:dateTime", True, False, False),
+    "origin": ("xsd:string", False, False, False),
+    "initialOrigin": ("xsd:string", False, True, False),
+    "maxUnauthorised": ("xsd:integer", False, False, False),
+    "width": ("xsd:integer", True, False, False),
+    "height": ("xsd:integer", True, False, False),
+    "finished": ("xsd:dateTime", True, False, False),
+    "ingesting": ("xsd:boolean", True, False, False),
+    "error": ("xsd:string", False, False, False),
+    "tags": ("xsd:string", False, False, False),
+    "string1": ("xsd:string", False, False, False),
+    "string2": ("xsd:string", False, False, False),
+    "string3": ("xsd:string", False, False, False),
+    "number1": ("xsd:nonNegativeInteger", False, False, False),
+    "number2": ("xsd:nonNegativeInteger", False, False, False),
+    "number3": ("xsd:nonNegativeInteger", False, False, False),
+    "duration": ("xsd:nonNegativeInteger", False, False, False),
+    "family": ("xsd:string", False, False, False),
+    "batch": ("xsd:nonNegativeInteger", True, False, False),
+    "roles": ("Role", False, False, True),
+    "imageOptimisationPolicy": ("ImageOptimisationPolicy", True, False, True),
+    "thumbnailPolicy": ("ThumbnailPolicy", True, False, True),
+}
+
+IMAGE = dlcs.get("Image")
+
+
+def test_image_has_exactly_the_spec_properties():
+    assert [p.name for p in IMAGE.properties] == list(SPEC_IMAGE)
+
+
+@pytest.mark.parametrize("name", list(SPEC_IMAGE))
+def test_image_property_matches_the_spec(name):
+    prop = IMAGE.prop(name)
+    range_, readonly, writeonly, link = SPEC_IMAGE[name]
+    assert (prop.range, prop.readonly, prop.writeonly, prop.link) == (
+        range_,
+        readonly,
+        writeonly,
+        link,
+    )
+
+
+@pytest.mark.skipif(not SPEC.exists(), reason="the shared spec is not beside the project")
+def test_spec_file_tables_agree_with_the_declaration():
+    text = SPEC.read_text(encoding="utf-8")
+    found = re.findall(
+        r"### (\w+)[^\n]*\n\n(.+?)\n\n\n\| domain.*?\n\|[-| ]+\n\| vocab:Image \| (\S+) +\| (\w+) +\| (\w+)",
+        text,
+        re.S,
+    )
+    assert len(found) == 22
+    for name, description, range_, readonly, writeonly in found:
+        prop = IMAGE.prop(name)
+        assert prop.range.split(":")[-1] == range_.split(":")[-1]
+        assert prop.readonly == (readonly == "True")
+        assert prop.writeonly == (writeonly == "True")
+        words = description.replace("conjunctino", "conjunction").replace("`", "")
+        assert prop.description.split()[:4] == words.split()[:4]
+
+
+def test_image_operations_are_the_spec_operations():
+    ops = {op.method: op for op in IMAGE.operations}
+    assert ops["GET"].title == "Retrieve a Image"
+    assert ops["PUT"].title == "create or replace a Image"
+    assert ops["PATCH"].title == "Update the supplied fields of the Image"
+    assert ops["DELETE"].title == "Delete the Image"
+    assert ops["DELETE"].returns == "owl:Nothing"
+    assert {s.code for s in ops["PUT"].statuses} >= {200, 201, 400, 404}
+    assert ops["PATCH"].statuses[0].code == 200  # DECISIONS: 200, not the seed's 205
+    assert ops["DELETE"].statuses[0].code == 205
+
+
+ALL_PROPS = [
+    (cls.name, prop.name)
+    for cls in dlcs.CLASSES
+    for prop in cls.properties
+]
+
+
+@pytest.mark.parametrize(("cls_name", "prop_name"), ALL_PROPS)
+def test_property_reaches_context_documentation_schema_and_sql(cls_name, prop_name):
+    cls = dlcs.get(cls_name)
+    prop = cls.prop(prop_name)
+    # 1. the context defines the term
+    terms = context(cls, BASE)["@context"]
+    assert prop_name in terms
+    assert terms[prop_name]["@id"] == prop_iri(cls, prop)
+    if prop.link:
+        assert terms[prop_name]["@type"] == "@id"
+    # 2. the documentation describes it on its class
+    doc = api_documentation(BASE)
+    node = next(c for c in doc["supportedClass"] if c["title"] == cls.title)
+    supported = next(p for p in node["supportedProperty"] if p["title"] == prop_name)
+    assert supported["readable"] is (not prop.writeonly)
+    assert supported["writable"] is supported["writeable"] is (not prop.readonly)
+    assert supported["property"]["@type"] == ("Link" if prop.link else "Property")
+    # 3. the schema has the field, dump-only / load-only as declared
+    if cls.name not in ("EntryPoint", "Error", "Violation"):
+        field = schema_class(cls.name)._declared_fields[prop_name]
+        assert field.dump_only is prop.readonly
+        assert field.load_only is prop.writeonly
+    # 4. a stored property has a column or a child table
+    if cls.name in TABLES and prop.is_stored:
+        if prop.multiple:
+            assert prop_name in CHILDREN[cls.name]
+        else:
+            assert column_name(cls, prop) in TABLES[cls.name].c
+
+
+def test_vocab_imports_no_web_or_database_library():
+    import subprocess
+    import sys
+
+    code = "import sys, vocab; bad = {'flask', 'sqlalchemy', 'marshmallow'} & set(sys.modules); print(sorted(bad))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_every_link_range_is_a_declared_class():
+    for cls in dlcs.CLASSES:
+        for prop in cls.properties:
+            if prop.link and not prop.is_collection:
+                assert dlcs.get(prop.range).path, f"{cls.name}.{prop.name}"
