@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from app.jsonld import base_url
+from vocab import dlcs
 from vocab.model import Class, path_variables
 
 
@@ -50,12 +51,21 @@ def _pattern(path: str) -> re.Pattern[str]:
     return re.compile("/" + "/".join(parts) + "/?")
 
 
-def parse(value: str, path: str) -> dict[str, str] | None:
-    """Return the path variables of an IRI on this server matching ``path``, or None."""
+def parse(value: str, path: str) -> dict[str, Any] | None:
+    """Return the typed path variables of an IRI on this server matching ``path``, or None."""
     base = base_url()
     if not value.startswith(base + "/"):
         return None
     match = _pattern(path).fullmatch(value[len(base) :])
     if match is None:
         return None
-    return {k: unquote(v) for k, v in match.groupdict().items()}
+    found: dict[str, Any] = {}
+    for name, raw in match.groupdict().items():
+        text = unquote(raw)
+        if dlcs.PATH_VARIABLES[name] == "xsd:string":
+            found[name] = text
+        elif text.isdigit():
+            found[name] = int(text)
+        else:
+            return None
+    return found

@@ -185,7 +185,7 @@ def _resolve(
         return None, f"must be the IRI of a {target.name} on this server, such as {example}"
     *parents, last = target.path_variables
     for name in parents:
-        if name in scope and found[name] != str(scope[name]):
+        if name in scope and found[name] != scope[name]:
             return None, f"must be a {target.name} of {name} {scope[name]}"
     if not store(target.name).exists(conn, found):
         return None, f"{value} does not exist"

@@ -27,8 +27,12 @@ from app.db import make_engine, upgrade
 from app.models import metadata
 
 BASE = "http://localhost"
-KEEP = {"image_optimisation_policies", "image_optimisation_policies_technicalDetails",
-        "thumbnail_policies", "thumbnail_policies_sizes"}  # seeded by the migration
+KEEP = {
+    "image_optimisation_policies",
+    "image_optimisation_policies_technicalDetails",
+    "thumbnail_policies",
+    "thumbnail_policies_sizes",
+}  # seeded by the migration
 
 
 @pytest.fixture(scope="session")
@@ -75,9 +79,7 @@ def database_url(database: dict[str, Any], tmp_path: Path) -> str:
 @pytest.fixture
 def app(database_url: str, tmp_path: Path):
     """Return an app on a fresh database."""
-    app = create_app(
-        {"TESTING": True, "DATABASE_URL": database_url, "AUTO_MIGRATE": False}
-    )
+    app = create_app({"TESTING": True, "DATABASE_URL": database_url, "AUTO_MIGRATE": False})
     app.instance_path = str(tmp_path / "instance")
     yield app
     app.extensions["dlcs.engine"].dispose()

@@ -88,8 +88,10 @@ def test_context_is_served_and_self_contained(anon, name):
     assert r.mimetype == "application/ld+json"
     terms = r.get_json()["@context"]
     assert terms["vocab"] == f"{BASE}/vocab#"
-    assert all(not isinstance(v, str) or not v.startswith("http://www.w3.org/ns/hydra/context")
-               for v in terms.values())
+    assert all(
+        not isinstance(v, str) or not v.startswith("http://www.w3.org/ns/hydra/context")
+        for v in terms.values()
+    )
     assert terms["member"]["@id"] == "hydra:member"
 
 

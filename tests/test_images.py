@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from rdflib import Literal, URIRef
 import rdflib
+from rdflib import Literal, URIRef
 
 from tests.conftest import BASE
 
@@ -181,7 +181,11 @@ def test_invalid_put_creates_nothing(alice):
 
 def test_roles_must_be_roles_of_the_same_customer(alice, bob):
     bob.put(f"/customers/{bob.customer}/roles/reg", {})
-    for bad in (role(bob), role(alice, "unknown"), "https://elsewhere.example/customers/1/roles/reg"):
+    for bad in (
+        role(bob),
+        role(alice, "unknown"),
+        "https://elsewhere.example/customers/1/roles/reg",
+    ):
         r = alice.put(url(alice), {"roles": [bad]})
         assert r.status_code == 400, bad
         assert r.get_json()["violations"][0]["propertyPath"] == "roles[0]"
@@ -279,7 +283,12 @@ def test_space_defaults_apply_to_new_images(alice):
     c = alice.customer
     alice.put(
         f"/customers/{c}/spaces/2",
-        {"name": "defaults", "defaultTags": ["d"], "defaultRoles": [role(alice)], "maxUnauthorised": 200},
+        {
+            "name": "defaults",
+            "defaultTags": ["d"],
+            "defaultRoles": [role(alice)],
+            "maxUnauthorised": 200,
+        },
     )
     doc = alice.put(url(alice, space=2), {}).get_json()
     assert (doc["tags"], doc["roles"], doc["maxUnauthorised"]) == (["d"], [role(alice)], 200)

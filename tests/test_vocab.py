@@ -64,7 +64,8 @@ def test_image_property_matches_the_spec(name):
 def test_spec_file_tables_agree_with_the_declaration():
     text = SPEC.read_text(encoding="utf-8")
     found = re.findall(
-        r"### (\w+)[^\n]*\n\n(.+?)\n\n\n\| domain.*?\n\|[-| ]+\n\| vocab:Image \| (\S+) +\| (\w+) +\| (\w+)",
+        r"### (\w+)[^\n]*\n\n(.+?)\n\n\n\| domain.*?\n\|[-| ]+\n"
+        r"\| vocab:Image \| (\S+) +\| (\w+) +\| (\w+)",
         text,
         re.S,
     )
@@ -90,11 +91,7 @@ def test_image_operations_are_the_spec_operations():
     assert ops["DELETE"].statuses[0].code == 205
 
 
-ALL_PROPS = [
-    (cls.name, prop.name)
-    for cls in dlcs.CLASSES
-    for prop in cls.properties
-]
+ALL_PROPS = [(cls.name, prop.name) for cls in dlcs.CLASSES for prop in cls.properties]
 
 
 @pytest.mark.parametrize(("cls_name", "prop_name"), ALL_PROPS)
@@ -131,7 +128,10 @@ def test_vocab_imports_no_web_or_database_library():
     import subprocess
     import sys
 
-    code = "import sys, vocab; bad = {'flask', 'sqlalchemy', 'marshmallow'} & set(sys.modules); print(sorted(bad))"
+    code = (
+        "import sys, vocab; "
+        "print(sorted({'flask', 'sqlalchemy', 'marshmallow'} & set(sys.modules)))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 

@@ -1,0 +1,101 @@
+"""Authentication and tenancy: every customer-scoped endpoint, tried with the wrong key."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import basic
+
+CUSTOMER_RULES = "customer"
+
+
+def customer_urls(app, alice) -> list[tuple[str, str]]:
+    """Every (method, URL) under /customers/{c}, filled for alice's resources."""
+    values = {"customer": alice.customer, "space": 1, "image": "a", "role": "reg", "key": "k"}
+    found = []
+    for rule in app.url_map.iter_rules():
+        if "customer" not in rule.arguments:
+            continue
+        url = rule.rule
+        for name in rule.arguments:
+            url = url.replace(f"<int:{name}>", str(values[name])).replace(
+                f"<string:{name}>", str(values[name])
+            )
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            found.append((method, url))
+    return found
+
+
+@pytest.fixture
+def secret_image(alice):
+    c = alice.customer
+    alice.put(f"/customers/{c}/spaces/1/images/a", {"string1": "alice-secret-value"})
+    return alice
+
+
+def test_there_are_customer_endpoints_to_check(app, alice):
+    methods = {m for m, _ in customer_urls(app, alice)}
+    assert {"GET", "PUT", "PATCH", "DELETE", "POST"} <= methods
+    assert len(customer_urls(app, alice)) >= 20
+
+
+def test_other_customers_key_gets_401_everywhere_and_changes_nothing(app, secret_image, bob):
+    c = secret_image.customer
+    before = secret_image.get(f"/customers/{c}/spaces/1/images/a").get_json()
+    for method, url in customer_urls(app, secret_image):
+        r = bob.request(method, url, {"name": "x"} if method in ("PUT", "PATCH", "POST") else None)
+        assert r.status_code == 401, (method, url)
+        assert r.headers["WWW-Authenticate"] == 'Basic realm="DLCS-API"'
+        assert b"alice" not in r.data
+        assert r.get_json()["@type"] == "Error"
+    assert secret_image.get(f"/customers/{c}/spaces/1/images/a").get_json() == before
+    assert secret_image.get(f"/customers/{c}/spaces/1").get_json()["name"] == "main"
+
+
+def test_no_credentials_get_401_everywhere(app, secret_image, anon):
+    for method, url in customer_urls(app, secret_image):
+        r = anon.request(method, url)
+        assert r.status_code == 401, (method, url)
+        assert r.headers["WWW-Authenticate"] == 'Basic realm="DLCS-API"'
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Authorization": "Basic !!!"},
+        {"Authorization": "Bearer abc"},
+        basic("nokey", "nosecret"),
+    ],
+)
+def test_bad_credentials_are_401(secret_image, anon, headers):
+    r = anon.get(f"/customers/{secret_image.customer}", headers=headers)
+    assert r.status_code == 401
+
+
+def test_wrong_secret_is_401(runner, secret_image, anon):
+    key_doc = secret_image.post(f"/customers/{secret_image.customer}/keys").get_json()
+    r = anon.get(f"/customers/{secret_image.customer}", headers=basic(key_doc["key"], "wrong"))
+    assert r.status_code == 401
+
+
+def test_admin_key_acts_on_every_customer(admin, secret_image):
+    c = secret_image.customer
+    assert admin.get(f"/customers/{c}/spaces/1/images/a").status_code == 200
+    assert (
+        admin.patch(f"/customers/{c}/spaces/1/images/a", {"string2": "by admin"}).status_code == 200
+    )
+
+
+def test_customer_list_needs_credentials(anon):
+    assert anon.get("/customers").status_code == 401
+
+
+def test_anonymous_resources(anon):
+    for url in (
+        "/",
+        "/vocab",
+        "/contexts/Image.jsonld",
+        "/thumbnailpolicies",
+        "/imageoptimisationpolicies",
+    ):
+        assert anon.get(url).status_code == 200, url
