@@ -66,6 +66,8 @@ def caller() -> Caller | None:
 
 
 def _check(key: str, secret: str) -> Caller | None:
+    if not key.isalnum() or not key.isascii() or len(key) > 64:
+        return None  # keys are hex tokens: anything else cannot match
     keys, customers = TABLES["Key"], TABLES["Customer"]
     query = (
         select(keys.c.customer, keys.c.secret_hash, customers.c.administrator)

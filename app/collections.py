@@ -26,6 +26,7 @@ from vocab import dlcs
 from vocab.model import Class, Prop
 
 PAGING = (dlcs.PAGE, dlcs.PAGE_SIZE)
+MAX_PAGE = 10**9  # keeps OFFSET within what every database accepts
 ORDERING = (dlcs.ORDER_BY, dlcs.ORDER_BY_DESCENDING)
 
 
@@ -61,7 +62,7 @@ def _parse(prop: Prop, raw: Any, where: str, *, from_json: bool) -> Any:
         if not from_json and raw in ("true", "false"):
             return raw == "true"
         raise bad_request([(where, f"must be true or false, not {raw!r}")])
-    if not isinstance(raw, str):
+    if not isinstance(raw, str) or "\x00" in raw:
         raise bad_request([(where, f"must be a string, not {raw!r}")])
     if prop.choices and raw not in prop.choices:
         raise bad_request([(where, f"must be one of {', '.join(prop.choices)}, not {raw!r}")])
@@ -173,7 +174,7 @@ def search_template(member: Class, path_url: str) -> dict[str, Any]:
 
 def listing(member: Class, where: Iterable[ColumnElement[bool]] = ()) -> Response:
     """Answer a GET of a collection of ``member`` resources meeting ``where``."""
-    page = _positive(dlcs.PAGE, 1)
+    page = _positive(dlcs.PAGE, 1, MAX_PAGE)
     size = _positive(dlcs.PAGE_SIZE, dlcs.DEFAULT_PAGE_SIZE, dlcs.MAX_PAGE_SIZE)
     conditions = [*where, *_conditions(member, _requested_filters(member))]
     order = _order(member)

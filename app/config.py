@@ -28,6 +28,8 @@ class Config:
         )
         # Origins allowed to read responses from a browser ("*" for any).
         self.CORS_ORIGINS: str = os.environ.get("DLCS_CORS_ORIGINS", "*")
+        # The largest request body accepted (413 beyond it).
+        self.MAX_CONTENT_LENGTH: int = int(os.environ.get("DLCS_MAX_BODY_BYTES", 16 * 2**20))
 
     def as_dict(self) -> dict[str, object]:
         """Return the settings as a mapping for ``app.config.from_mapping``."""

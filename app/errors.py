@@ -51,7 +51,7 @@ def error_document(code: int, description: str, violations: list[tuple[str, str]
         "title": title,
         "description": description,
         "detail": description,
-        "instance": request.url,
+        "instance": base + request.full_path.rstrip("?"),
     }
     if violations:
         doc["violations"] = [{"propertyPath": p, "message": m} for p, m in violations]

@@ -89,6 +89,7 @@ def _add_headers(resp: Response) -> Response:
         resp.headers["Access-Control-Allow-Origin"] = origin
         resp.vary.add("Origin")
     resp.headers["Access-Control-Expose-Headers"] = "Link, Location, ETag"
+    resp.vary.add("Accept")
     if request.method == "OPTIONS":
         resp.headers["Access-Control-Allow-Methods"] = resp.headers.get(
             "Allow", "GET, HEAD, PUT, PATCH, DELETE, POST, OPTIONS"

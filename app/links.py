@@ -62,6 +62,8 @@ def parse(value: str, path: str) -> dict[str, Any] | None:
     found: dict[str, Any] = {}
     for name, raw in match.groupdict().items():
         text = unquote(raw)
+        if any(ord(ch) < 32 for ch in text):
+            return None
         if dlcs.PATH_VARIABLES[name] == "xsd:string":
             found[name] = text
         elif text.isdigit():

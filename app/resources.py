@@ -210,9 +210,21 @@ def check_parent(conn: Connection, cls: Class, keys: Mapping[str, Any]) -> None:
         raise ApiError(404, f"{parent.name} {links.resource_iri(parent, keys)} does not exist.")
 
 
+def not_found(cls: Class, keys: Mapping[str, Any]) -> ApiError:
+    """Return the 404 error of a resource that does not exist."""
+    return ApiError(404, f"{cls.name} {links.resource_iri(cls, keys)} does not exist.")
+
+
+def valid_identifier(value: Any) -> bool:
+    """Whether an identifier from the URL can name a resource."""
+    return not isinstance(value, str) or (
+        len(value) <= MAX_ID_LENGTH and not any(ord(ch) < 32 for ch in value)
+    )
+
+
 def check_identifier(value: Any) -> None:
     """Fail with 400 when an identifier from the URL cannot name a resource."""
-    if isinstance(value, str) and (len(value) > MAX_ID_LENGTH or any(ord(ch) < 32 for ch in value)):
+    if not valid_identifier(value):
         raise bad_request(
             [("@id", f"an identifier has at most {MAX_ID_LENGTH} printable characters")]
         )
@@ -245,7 +257,7 @@ def get(cls: Class, keys: Mapping[str, Any]) -> Response:
     """Answer a GET of one resource."""
     values = store(cls.name).get(connection(), keys)
     if values is None:
-        raise ApiError(404, f"{cls.name} {request.base_url} does not exist.")
+        raise not_found(cls, keys)
     return jsonld.response(document(cls, values))
 
 
@@ -314,7 +326,7 @@ def patch(cls: Class, keys: Mapping[str, Any]) -> Response:
     conn = connection()
     current = store(cls.name).get(conn, keys)
     if current is None:
-        raise ApiError(404, f"{cls.name} {request.base_url} does not exist.")
+        raise not_found(cls, keys)
     body = read_body()
     faults = strip_envelope(cls, body, links.resource_iri(cls, keys))
     loaded, more = validate(cls, body, dump(cls, current), partial=True)
@@ -370,7 +382,7 @@ def delete(cls: Class, keys: Mapping[str, Any]) -> Response:
     """Answer a DELETE: remove the resource unless others depend on it (409)."""
     conn = connection()
     if not store(cls.name).exists(conn, keys):
-        raise ApiError(404, f"{cls.name} {request.base_url} does not exist.")
+        raise not_found(cls, keys)
     reasons = blockers(conn, cls, keys)
     if reasons:
         raise ApiError(409, f"{cls.name} cannot be deleted: {'; '.join(reasons)}.")

@@ -16,7 +16,6 @@ from flask import Blueprint, Flask, Response, request
 from app import auth, resources
 from app.api import creation, discovery, images  # noqa: F401  (images registers hooks)
 from app.collections import listing
-from app.errors import ApiError
 from app.store import store
 from vocab import dlcs
 from vocab.model import Class, Operation, Prop
@@ -48,6 +47,8 @@ def _resource_view(cls: Class) -> Callable[..., Response]:
 
     def view(**keys: Any) -> Response:
         _guard(operations[request.method])
+        if request.method != "PUT" and not all(map(resources.valid_identifier, keys.values())):
+            raise resources.not_found(cls, keys)
         return handlers[request.method](cls, keys)
 
     view.__name__ = f"{cls.name}_resource"
@@ -69,9 +70,7 @@ def _collection_view(prop: Prop) -> Callable[..., Response]:
     def view(**keys: Any) -> Response:
         _guard(operations[request.method])
         if owner is not None and not store(owner.name).exists(resources.connection(), keys):
-            raise ApiError(
-                404, f"{owner.name} {request.base_url.rsplit('/', 1)[0]} does not exist."
-            )
+            raise resources.not_found(owner, keys)
         if request.method == "POST":
             return creation.POSTS[prop.path or ""](member, keys)
         return listing(member, _scope(member, keys))
