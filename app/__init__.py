@@ -17,9 +17,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config.from_mapping(test_config)
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
-    from app import api, auth, cli, db, errors, jsonld
+    from app import api, auth, cli, db, errors, ingest, jsonld
 
     db.init_app(app)
+    ingest.init_app(app)
     errors.init_app(app)
     jsonld.init_app(app)
     auth.init_app(app)

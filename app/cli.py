@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import threading
+import time
 from typing import Any
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup, FlaskGroup
+from flask.cli import AppGroup, FlaskGroup, with_appcontext
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -121,7 +124,7 @@ def key_delete(customer: int, key: str) -> None:
 
 def init_app(app: Flask) -> None:
     """Add the commands to the app's CLI."""
-    for group in (db_group, customer_group, key_group):
+    for group in (db_group, customer_group, key_group, worker_command):
         app.cli.add_command(group)
 
 
@@ -132,3 +135,43 @@ def _create() -> Flask:
 
 
 main = FlaskGroup(create_app=_create, help="The DLCS Image API server.")
+
+
+@click.command("worker")
+@click.option(
+    "--concurrency",
+    "-c",
+    type=int,
+    default=os.cpu_count() or 1,
+    show_default=True,
+    help="How many images to ingest at once.",
+)
+@with_appcontext
+def worker_command(concurrency: int) -> None:
+    """Ingest queued images: from the broker (DLCS_BROKER_URL), or else the embedded queue."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if app.config.get("BROKER_URL"):
+        from app.ingest import tasks
+
+        tasks.configure(app).worker_main(
+            [
+                "worker",
+                "--loglevel=INFO",
+                f"--concurrency={concurrency}",
+                "--pool=threads",
+                f"--queues={app.config['QUEUE_NAME']}",
+                "--without-gossip",
+                "--without-mingle",
+            ]
+        )
+        return
+    queue = app.extensions["dlcs.queue"]
+    click.echo(f"running the embedded queue with {concurrency} threads; Ctrl+C stops")
+    threads = [threading.Thread(target=queue._loop, daemon=True) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    try:
+        while any(t.is_alive() for t in threads):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        queue.stop()

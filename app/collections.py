@@ -20,13 +20,16 @@ from app import jsonld
 from app.db import connection
 from app.errors import bad_request
 from app.models import CHILDREN, column_name
-from app.resources import node
+from app.resources import enrich, node
 from app.store import store
 from vocab import dlcs
 from vocab.model import Class, Prop
 
 PAGING = (dlcs.PAGE, dlcs.PAGE_SIZE)
-MAX_PAGE = 10**9  # keeps OFFSET within what every database accepts
+MAX_PAGE = 10**9
+_BOOLEAN = Prop(
+    "flag", "xsd:boolean", "a yes-or-no filter"
+)  # keeps OFFSET within what every database accepts
 ORDERING = (dlcs.ORDER_BY, dlcs.ORDER_BY_DESCENDING)
 
 
@@ -80,6 +83,11 @@ def _requested_filters(member: Class) -> dict[str, list[Any]]:
                 wanted.setdefault(prop.name, []).append(
                     _parse(prop, piece, prop.name, from_json=False)
                 )
+    for extra in member.filters:
+        raw = request.args.get(extra.name)
+        if raw is not None:
+            flag = _parse(_BOOLEAN, raw, extra.name, from_json=False)
+            wanted.setdefault(extra.name, []).append(flag)
     raw_q = request.args.get(dlcs.QUERY)
     if raw_q is not None:
         try:
@@ -102,7 +110,12 @@ def _requested_filters(member: Class) -> dict[str, list[Any]]:
 def _conditions(member: Class, wanted: dict[str, list[Any]]) -> list[ColumnElement[bool]]:
     target = store(member.name)
     conditions = []
+    extras = {f.name: f for f in member.filters}
     for name, values in wanted.items():
+        if name in extras:
+            column = target.table.c[extras[name].prop]
+            conditions.extend((column != "") if v else (column == "") for v in values)
+            continue
         prop = member.prop(name)
         if prop.multiple:
             child = CHILDREN[member.name][name]
@@ -143,6 +156,10 @@ def search_template(member: Class, path_url: str) -> dict[str, Any]:
         for p in member.properties
         if p.filterable
     ]
+    mapping += [
+        {"@type": "IriTemplateMapping", "variable": f.name, "property": f.prop, "required": False}
+        for f in member.filters
+    ]
     if any(p.filterable for p in member.properties):
         mapping.append({"@type": "IriTemplateMapping", "variable": dlcs.QUERY, "required": False})
     mapping += [
@@ -182,7 +199,7 @@ def listing(member: Class, where: Iterable[ColumnElement[bool]] = ()) -> Respons
     target = store(member.name)
     total = target.count(conn, conditions)
     query = target.select().where(*conditions).order_by(*order)
-    rows = target.fetch(conn, query.limit(size).offset((page - 1) * size))
+    rows = enrich(conn, member, target.fetch(conn, query.limit(size).offset((page - 1) * size)))
     return jsonld.response(collection_document(member, rows, total, page, size))
 
 

@@ -31,6 +31,23 @@ class Config:
         # The largest request body accepted (413 beyond it).
         self.MAX_CONTENT_LENGTH: int = int(os.environ.get("DLCS_MAX_BODY_BYTES", 16 * 2**20))
 
+        # Ingest: where origins may be fetched from, and within which limits.
+        self.ORIGIN_ALLOW_PRIVATE: bool = _flag("DLCS_ORIGIN_ALLOW_PRIVATE", False)
+        self.ORIGIN_FILE_DIRS: list[str] = [
+            d for d in os.environ.get("DLCS_ORIGIN_FILE_DIRS", "").split(os.pathsep) if d
+        ]
+        self.ORIGIN_MAX_BYTES: int = int(os.environ.get("DLCS_ORIGIN_MAX_BYTES", 2**30))
+        self.ORIGIN_CONNECT_TIMEOUT: float = float(os.environ.get("DLCS_ORIGIN_CONNECT_TIMEOUT", 5))
+        self.ORIGIN_READ_TIMEOUT: float = float(os.environ.get("DLCS_ORIGIN_READ_TIMEOUT", 30))
+        self.MAX_IMAGE_PIXELS: int = int(os.environ.get("DLCS_MAX_IMAGE_PIXELS", 250_000_000))
+        # Where thumbnails are written; None means a folder in the instance folder.
+        self.STORAGE_DIR: str | None = os.environ.get("DLCS_STORAGE_DIR") or None
+        # A Celery broker (amqp://, redis://) for `dlcs worker` processes; None: embedded queue.
+        self.BROKER_URL: str | None = os.environ.get("DLCS_BROKER_URL") or None
+        self.QUEUE_NAME: str = os.environ.get("DLCS_QUEUE_NAME", "dlcs-ingest")
+        # Run the embedded queue in a thread of the web server (when there is no broker).
+        self.EMBEDDED_WORKER: bool = _flag("DLCS_EMBEDDED_WORKER", True)
+
     def as_dict(self) -> dict[str, object]:
         """Return the settings as a mapping for ``app.config.from_mapping``."""
         return {k: v for k, v in vars(self).items() if k.isupper()}

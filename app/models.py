@@ -43,13 +43,19 @@ TABLE_NAMES: dict[str, str] = {
     "Image": "images",
     "Role": "roles",
     "Key": "api_keys",
+    "Batch": "batches",
     "ImageOptimisationPolicy": "image_optimisation_policies",
     "ThumbnailPolicy": "thumbnail_policies",
 }
 
-# Columns that are not properties: how a key's secret is checked without storing it.
-EXTRA_COLUMNS: dict[str, tuple[tuple[str, TypeEngine], ...]] = {
-    "Key": (("secret_hash", String(64)),),
+# Columns that are not properties: how a key's secret is checked without storing it, and
+# what ingest records for itself (which registration of an image a result belongs to).
+EXTRA_COLUMNS: dict[str, tuple[Column, ...]] = {
+    "Key": (Column("secret_hash", String(64), nullable=False),),
+    "Image": (
+        Column("ingest_generation", BigInteger, nullable=False, server_default="0"),
+        Column("media_type", Text, nullable=True),
+    ),
 }
 
 # Values that identify a resource besides its key.
@@ -57,7 +63,13 @@ UNIQUE: dict[str, tuple[tuple[str, ...], ...]] = {"Customer": (("name",),)}
 
 # Indexes the collections' default orders and filters use.
 EXTRA_INDEXES: dict[str, tuple[tuple[str, ...], ...]] = {
-    "Image": (("customer", "space", "created"), ("customer", "created")),
+    "Image": (
+        ("customer", "space", "created"),
+        ("customer", "created"),
+        ("customer", "batch"),
+        ("customer", "ingesting"),
+    ),
+    "Batch": (("customer", "submitted"),),
     "Key": (("customer", "created"),),
 }
 
@@ -114,7 +126,7 @@ def _build(cls: Class) -> tuple[Table, dict[str, Table]]:
             continue
         nullable = prop.default is None and not prop.required
         columns.append(Column(prop.name, sql_type(prop.range), nullable=nullable))
-    columns.extend(Column(n, t, nullable=False) for n, t in EXTRA_COLUMNS.get(cls.name, ()))
+    columns.extend(column._copy() for column in EXTRA_COLUMNS.get(cls.name, ()))
     columns.extend(UniqueConstraint(*u) for u in UNIQUE.get(cls.name, ()))
     table = Table(name, metadata, *columns)
     for index_columns in EXTRA_INDEXES.get(cls.name, ()):
@@ -152,3 +164,20 @@ CHILDREN: dict[str, dict[str, Table]] = {}
 for _cls in dlcs.CLASSES:
     if _cls.name in TABLE_NAMES:
         TABLES[_cls.name], CHILDREN[_cls.name] = _build(_cls)
+
+
+# The embedded ingest queue: work the server's own thread (or ``dlcs worker`` without a
+# broker) takes one job at a time; a job is deleted only once its image is ingested, so a
+# restart loses nothing.
+ingest_jobs = Table(
+    "ingest_jobs",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+    Column("customer", BigInteger, nullable=False),
+    Column("space", BigInteger, nullable=False),
+    Column("image", String(255), nullable=False),
+    Column("generation", BigInteger, nullable=False),
+    Column("claimed_by", String(64), nullable=True),
+    Column("claimed_at", DateTime(timezone=True), nullable=True),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+)

@@ -37,6 +37,63 @@ BLOCKERS: dict[str, tuple[str, ...]] = {"Customer": ("Space",), "Space": ("Image
 Defaults = Callable[[Connection, Mapping[str, Any]], dict[str, Any]]
 DEFAULTS: dict[str, Defaults] = {}
 
+# Runs inside the transaction of a PUT or PATCH, given the key, the values before (None when
+# created) and the body's values; may return a follow-up to run after the commit, which may
+# answer with another status (202 when ingest was queued).
+FollowUp = Callable[[], int | None]
+AfterWrite = Callable[
+    [Connection, Mapping[str, Any], dict[str, Any] | None, dict[str, Any]], FollowUp | None
+]
+AFTER_WRITE: dict[str, AfterWrite] = {}
+# Runs after a DELETE commits (to remove files).
+AFTER_DELETE: dict[str, Callable[[Mapping[str, Any]], None]] = {}
+# Adds the computed (transient) values of a class to rows read from its table.
+Enrich = Callable[[Connection, list[dict[str, Any]]], None]
+ENRICH: dict[str, Enrich] = {}
+
+
+def after_write(name: str) -> Callable[[AfterWrite], AfterWrite]:
+    """Register what a PUT or PATCH of class ``name`` does besides writing the row."""
+
+    def register(func: AfterWrite) -> AfterWrite:
+        AFTER_WRITE[name] = func
+        return func
+
+    return register
+
+
+def after_delete(name: str) -> Callable[[Callable[[Mapping[str, Any]], None]], Any]:
+    """Register what a DELETE of class ``name`` does after the commit."""
+
+    def register(func: Callable[[Mapping[str, Any]], None]) -> Callable[[Mapping[str, Any]], None]:
+        AFTER_DELETE[name] = func
+        return func
+
+    return register
+
+
+def enrich_with(name: str) -> Callable[[Enrich], Enrich]:
+    """Register how the computed values of class ``name`` are added to its rows."""
+
+    def register(func: Enrich) -> Enrich:
+        ENRICH[name] = func
+        return func
+
+    return register
+
+
+def enrich(conn: Connection, cls: Class, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Add the computed values of ``cls`` to ``rows``."""
+    if rows and cls.name in ENRICH:
+        ENRICH[cls.name](conn, rows)
+    return rows
+
+
+def read(conn: Connection, cls: Class, keys: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Return a resource with its computed values, or None."""
+    values = store(cls.name).get(conn, keys)
+    return enrich(conn, cls, [values])[0] if values is not None else None
+
 
 def defaults_from(name: str) -> Callable[[Defaults], Defaults]:
     """Register the function giving a new resource of class ``name`` its contextual defaults."""
@@ -160,7 +217,7 @@ def resolve_links(
     """Replace the link IRIs in ``loaded`` by the keys they name; return the faults."""
     faults = []
     for prop in cls.properties:
-        if not prop.link or prop.is_collection or prop.name not in loaded:
+        if not prop.link or prop.is_derived or prop.name not in loaded:
             continue
         target = dlcs.get(prop.range)
         values = loaded[prop.name] if prop.multiple else [loaded[prop.name]]
@@ -255,7 +312,7 @@ def writable_defaults(conn: Connection, cls: Class, keys: Mapping[str, Any]) -> 
 
 def get(cls: Class, keys: Mapping[str, Any]) -> Response:
     """Answer a GET of one resource."""
-    values = store(cls.name).get(connection(), keys)
+    values = read(connection(), cls, keys)
     if values is None:
         raise not_found(cls, keys)
     return jsonld.response(document(cls, values))
@@ -268,6 +325,7 @@ def put(cls: Class, keys: Mapping[str, Any]) -> Response:
         check_identifier(value)
     body = read_body()
     envelope_faults = strip_envelope(cls, body, links.resource_iri(cls, keys))
+    hook = AFTER_WRITE.get(cls.name)
     for attempt in range(2):
         check_parent(conn, cls, keys)
         current = store(cls.name).get(conn, keys)
@@ -281,6 +339,7 @@ def put(cls: Class, keys: Mapping[str, Any]) -> Response:
                 store(cls.name).insert(conn, {**base, **loaded, "created": now()})
             else:
                 store(cls.name).update(conn, keys, {**writable_defaults(conn, cls, keys), **loaded})
+            follow_up = hook(conn, keys, current, loaded) if hook else None
             conn.commit()
         except IntegrityError:
             # Another request created it first: replace what it created.
@@ -289,12 +348,19 @@ def put(cls: Class, keys: Mapping[str, Any]) -> Response:
                 raise
             continue
         break
-    values = store(cls.name).get(conn, keys)
+    status = follow_up() if follow_up else None
+    values = read(conn, cls, keys)
     assert values is not None
+    doc = document(cls, values)
+    headers = _accepted_headers(status)
     if current is None:
-        doc = document(cls, values)
-        return jsonld.response(doc, 201, {"Location": doc["@id"]})
-    return jsonld.response(document(cls, values))
+        return jsonld.response(doc, status or 201, {"Location": doc["@id"], **headers})
+    return jsonld.response(doc, status or 200, headers)
+
+
+def _accepted_headers(status: int | None) -> dict[str, str]:
+    # A follow-up answers 202 only when it honoured Prefer: respond-async (RFC 7240).
+    return {"Preference-Applied": "respond-async"} if status == 202 else {}
 
 
 def create(cls: Class, keys: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -> Response:
@@ -315,7 +381,7 @@ def create(cls: Class, keys: Mapping[str, Any], extra: Mapping[str, Any] | None 
     except IntegrityError as exc:
         conn.rollback()
         raise ApiError(409, f"A {cls.name} with these values exists already.") from exc
-    created = store(cls.name).get(conn, new_keys)
+    created = read(conn, cls, new_keys)
     assert created is not None
     doc = document(cls, created)
     return jsonld.response(doc, 201, {"Location": doc["@id"]})
@@ -333,16 +399,20 @@ def patch(cls: Class, keys: Mapping[str, Any]) -> Response:
     faults += more + resolve_links(conn, cls, loaded, keys)
     if faults:
         raise bad_request(faults)
+    follow_up = None
     if loaded:
         try:
             store(cls.name).update(conn, keys, loaded)
+            hook = AFTER_WRITE.get(cls.name)
+            follow_up = hook(conn, keys, current, loaded) if hook else None
             conn.commit()
         except IntegrityError as exc:
             conn.rollback()
             raise ApiError(409, f"Another {cls.name} has these values already.") from exc
-    values = store(cls.name).get(conn, keys)
+    status = follow_up() if follow_up else None
+    values = read(conn, cls, keys)
     assert values is not None
-    return jsonld.response(document(cls, values))
+    return jsonld.response(document(cls, values), status or 200, _accepted_headers(status))
 
 
 def blockers(conn: Connection, cls: Class, keys: Mapping[str, Any]) -> list[str]:
@@ -388,5 +458,7 @@ def delete(cls: Class, keys: Mapping[str, Any]) -> Response:
         raise ApiError(409, f"{cls.name} cannot be deleted: {'; '.join(reasons)}.")
     store(cls.name).delete(conn, keys)
     conn.commit()
+    if cls.name in AFTER_DELETE:
+        AFTER_DELETE[cls.name](keys)
     operation = next(op for op in cls.operations if op.method == "DELETE")
     return jsonld.empty(operation.statuses[0].code)

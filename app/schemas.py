@@ -72,15 +72,15 @@ def format_datetime(value: dt.datetime) -> str:
 
 
 class Link(fields.Field):
-    """A link: dumped as the absolute IRI of a resource or collection built from the row."""
+    """A link: dumped as the absolute IRI of a resource, or derived from the row's own key."""
 
-    def __init__(self, path: str, *, collection: bool, **kwargs: Any) -> None:
+    def __init__(self, path: str, *, derived: bool, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.path = path
-        self.collection = collection
+        self.derived = derived
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
-        if self.collection:
+        if self.derived:
             return links.iri(self.path, obj)
         if value is None or value == "":
             return None
@@ -122,15 +122,15 @@ def _value_field(prop: Prop) -> fields.Field:
             return DateTime(**kwargs)
     if prop.link:
         target = dlcs.get(prop.range)
-        return Link(target.path or "", collection=False)
+        return Link(target.path or "", derived=False)
     return fields.Raw()
 
 
 def schema_field(cls: Class, prop: Prop) -> fields.Field:
     """Return the marshmallow field of one property."""
-    if prop.is_collection:
+    if prop.is_derived:
         # dump_default: marshmallow skips a field whose value is missing from the row.
-        return Link(prop.path or "", collection=True, dump_only=True, dump_default="")
+        return Link(prop.path or "", derived=True, dump_only=True, dump_default="")
     if prop.multiple:
         inner = _value_field(prop)
         field: fields.Field = fields.List(inner, error_messages={"invalid": "must be an array"})

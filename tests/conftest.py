@@ -79,9 +79,21 @@ def database_url(database: dict[str, Any], tmp_path: Path) -> str:
 @pytest.fixture
 def app(database_url: str, tmp_path: Path):
     """Return an app on a fresh database."""
-    app = create_app({"TESTING": True, "DATABASE_URL": database_url, "AUTO_MIGRATE": False})
+    app = create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": database_url,
+            "AUTO_MIGRATE": False,
+            "EMBEDDED_WORKER": False,  # tests run the queue themselves (drain) or start it
+            "STORAGE_DIR": str(tmp_path / "storage"),
+            "ORIGIN_ALLOW_PRIVATE": True,  # the test origins are served on 127.0.0.1
+        }
+    )
     app.instance_path = str(tmp_path / "instance")
     yield app
+    queue = app.extensions["dlcs.queue"]
+    if hasattr(queue, "stop"):
+        queue.stop()
     app.extensions["dlcs.engine"].dispose()
 
 
@@ -254,3 +266,96 @@ def bob(runner, client, ld) -> Api:
     api.customer = made["id"]
     assert api.put(f"/customers/{made['id']}/spaces/1", {"name": "bobs"}).status_code == 201
     return api
+
+
+class Origin:
+    """A real HTTP server on 127.0.0.1 serving generated images and misbehaving on purpose."""
+
+    def __init__(self, folder: Path) -> None:
+        import http.server
+        import threading
+        import time
+
+        self.folder = folder
+        self.hits: dict[str, int] = {}
+        origin = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                path = self.path.split("?", 1)[0]
+                origin.hits[path] = origin.hits.get(path, 0) + 1
+                if path.startswith("/status/"):
+                    self.send_response(int(path.rsplit("/", 1)[1]))
+                    self.end_headers()
+                    return
+                if path.startswith("/redirect/"):
+                    self.send_response(302)
+                    self.send_header("Location", path.removeprefix("/redirect"))
+                    self.end_headers()
+                    return
+                if path == "/slow":
+                    time.sleep(3)
+                if path.startswith("/delay/"):
+                    _, _, milliseconds, path = path.split("/", 3)
+                    time.sleep(int(milliseconds) / 1000)
+                    path = "/" + path
+                file = origin.folder / path.lstrip("/")
+                if not file.is_file():
+                    self.send_response(404)
+                    self.end_headers()
+                    return
+                data = file.read_bytes()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def url(self, name: str) -> str:
+        """Return the URL of a served file."""
+        return f"{self.base}/{name}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def make_image(path: Path, size: tuple[int, int], fmt: str) -> Path:
+    """Write a real image of ``size`` in format ``fmt`` (a gradient, so it compresses like one)."""
+    from PIL import Image
+
+    width, height = size
+    image = Image.linear_gradient("L").resize(size).convert("RGB")
+    image.paste((200, 30, 30), (0, 0, width // 4, height // 4))
+    image.save(path, fmt)
+    return path
+
+
+@pytest.fixture(scope="session")
+def origin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Origin]:
+    """Serve real JPEG, PNG and TIFF files (and some that are not images) on loopback."""
+    folder = tmp_path_factory.mktemp("origin")
+    make_image(folder / "photo.jpg", (640, 480), "JPEG")
+    make_image(folder / "tall.png", (300, 900), "PNG")
+    make_image(folder / "scan.tif", (500, 400), "TIFF")
+    make_image(folder / "small.jpg", (50, 40), "JPEG")
+    (folder / "notes.txt").write_text("not an image at all\n" * 100)
+    (folder / "broken.jpg").write_bytes((folder / "photo.jpg").read_bytes()[:200])
+    # A minimal MP3 frame header and an MP4 'ftyp' box, as audio/video look to a sniffer.
+    (folder / "sound.mp3").write_bytes(
+        b"ID3\x03\x00\x00\x00\x00\x00\x00" + b"\xff\xfb\x90\x00" * 400
+    )
+    (folder / "clip.mp4").write_bytes(
+        b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + bytes(2000)
+    )
+    server = Origin(folder)
+    yield server
+    server.close()

@@ -11,7 +11,14 @@ CUSTOMER_RULES = "customer"
 
 def customer_urls(app, alice) -> list[tuple[str, str]]:
     """Every (method, URL) under /customers/{c}, filled for alice's resources."""
-    values = {"customer": alice.customer, "space": 1, "image": "a", "role": "reg", "key": "k"}
+    values = {
+        "customer": alice.customer,
+        "space": 1,
+        "image": "a",
+        "role": "reg",
+        "key": "k",
+        "batch": 1,
+    }
     found = []
     for rule in app.url_map.iter_rules():
         if "customer" not in rule.arguments:

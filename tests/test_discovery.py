@@ -139,6 +139,7 @@ def test_public_base_url_is_used_for_every_iri(database_url, tmp_path):
         {
             "DATABASE_URL": database_url,
             "AUTO_MIGRATE": False,
+            "EMBEDDED_WORKER": False,
             "PUBLIC_BASE_URL": "https://api.example.org",
         }
     )

@@ -59,7 +59,12 @@ def test_error_instance_uses_the_public_base_url(database_url):
     from app import create_app
 
     app = create_app(
-        {"DATABASE_URL": database_url, "AUTO_MIGRATE": False, "PUBLIC_BASE_URL": "https://api.x"}
+        {
+            "DATABASE_URL": database_url,
+            "AUTO_MIGRATE": False,
+            "EMBEDDED_WORKER": False,
+            "PUBLIC_BASE_URL": "https://api.x",
+        }
     )
     doc = app.test_client().get("/nothing?a=1").get_json()
     assert doc["instance"] == "https://api.x/nothing?a=1"

@@ -23,6 +23,7 @@ def test_first_start_on_an_empty_instance_folder(tmp_path, monkeypatch):
     import flask
 
     monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("DLCS_EMBEDDED_WORKER", "false")
     monkeypatch.setattr(
         flask.Flask, "auto_find_instance_path", lambda self: str(tmp_path / "instance")
     )

@@ -9,12 +9,13 @@ says why. Statuses are the ones the server really answers with.
 
 from __future__ import annotations
 
-from vocab.model import COLLECTION, NOTHING, Class, Operation, Prop, Status
+from vocab.model import COLLECTION, NOTHING, Class, Filter, Operation, Prop, Status
 
 # -- statuses -----------------------------------------------------------------------------
 
 OK = Status(200, "OK")
 CREATED = Status(201, "Created; the Location header names the new resource")
+ACCEPTED = Status(202, "Accepted: stored, and queued for ingest (sent with Prefer: respond-async)")
 NO_CONTENT = Status(204, "Deleted")
 RESET = Status(205, "Deleted; reset the view, there is no body")
 BAD_REQUEST = Status(
@@ -32,12 +33,12 @@ def _get(cls: str, title: str, *, auth: bool = True) -> Operation:
     return Operation("GET", title, f"vocab:{cls}", statuses)
 
 
-def _put(cls: str, title: str) -> Operation:
+def _put(cls: str, title: str, *extra: Status) -> Operation:
     return Operation(
         "PUT",
         title,
         f"vocab:{cls}",
-        (OK, CREATED, BAD_REQUEST, UNAUTHORIZED, NOT_FOUND, UNSUPPORTED),
+        (OK, CREATED, *extra, BAD_REQUEST, UNAUTHORIZED, NOT_FOUND, UNSUPPORTED),
         expects=f"vocab:{cls}",
     )
 
@@ -47,7 +48,7 @@ def _patch(cls: str, title: str, *extra: Status) -> Operation:
         "PATCH",
         title,
         f"vocab:{cls}",
-        (OK, BAD_REQUEST, UNAUTHORIZED, *extra, NOT_FOUND, UNSUPPORTED),
+        (OK, *extra, BAD_REQUEST, UNAUTHORIZED, NOT_FOUND, UNSUPPORTED),
         expects=f"vocab:{cls}",
     )
 
@@ -94,6 +95,7 @@ IMAGE = Class(
     "arbitrary metadata with it for building applications.",
     path="/customers/{customer}/spaces/{space}/images/{image}",
     default_order=("created",),
+    filters=(Filter("hasError", "error", "Whether the image has an error"),),
     properties=(
         Prop("created", "xsd:dateTime", "Date the image was added", readonly=True, orderable=True),
         Prop(
@@ -248,8 +250,8 @@ IMAGE = Class(
     ),
     operations=(
         _get("Image", "Retrieve a Image"),
-        _put("Image", "create or replace a Image"),
-        _patch("Image", "Update the supplied fields of the Image"),
+        _put("Image", "create or replace a Image", ACCEPTED),
+        _patch("Image", "Update the supplied fields of the Image", ACCEPTED),
         _delete("Delete the Image", RESET),
     ),
 )
@@ -399,6 +401,120 @@ KEY = Class(
     operations=(_get("Key", "Retrieve an API key"), _delete("Delete the API key")),
 )
 
+BATCH = Class(
+    "Batch",
+    "Batch",
+    "A set of images registered together through the customer's queue and ingested in "
+    "the background. The counters are derived from the images themselves, so they never drift.",
+    path="/customers/{customer}/queue/batches/{batch}",
+    default_order=("submitted",),
+    properties=(
+        Prop("submitted", "xsd:dateTime", "When the batch was submitted", readonly=True),
+        Prop("count", "xsd:nonNegativeInteger", "How many images the batch holds", readonly=True),
+        Prop(
+            "completed",
+            "xsd:nonNegativeInteger",
+            "How many of its images were ingested without error",
+            readonly=True,
+            transient=True,
+        ),
+        Prop(
+            "errors",
+            "xsd:nonNegativeInteger",
+            "How many of its images failed to ingest",
+            readonly=True,
+            transient=True,
+        ),
+        Prop(
+            "superseded",
+            "xsd:nonNegativeInteger",
+            "How many of its images were registered again (or deleted) since",
+            readonly=True,
+            transient=True,
+        ),
+        Prop(
+            "finished",
+            "xsd:dateTime",
+            "When the last of its images was ingested; absent while any is waiting",
+            readonly=True,
+            transient=True,
+        ),
+        _collection(
+            "images",
+            "Image",
+            "/customers/{customer}/queue/batches/{batch}/images",
+            "The images whose latest batch this is",
+            _list("Image", "Retrieve the images of the batch"),
+        ),
+    ),
+    operations=(
+        _get("Batch", "Retrieve a Batch"),
+        Operation(
+            "POST",
+            "Queue the failed images of the batch again",
+            "vocab:Batch",
+            (ACCEPTED, UNAUTHORIZED, NOT_FOUND),
+        ),
+    ),
+)
+
+QUEUE = Class(
+    "Queue",
+    "Queue",
+    "A customer's ingest queue. POST a hydra:Collection of images (each member with its "
+    "id, space and Image properties) to register them all as one Batch.",
+    path="/customers/{customer}/queue",
+    properties=(
+        Prop(
+            "size",
+            "xsd:nonNegativeInteger",
+            "How many images are waiting to be ingested",
+            readonly=True,
+            transient=True,
+        ),
+        Prop(
+            "batchesWaiting",
+            "xsd:nonNegativeInteger",
+            "How many batches still have images waiting",
+            readonly=True,
+            transient=True,
+        ),
+        _collection(
+            "batches",
+            "Batch",
+            "/customers/{customer}/queue/batches",
+            "The batches of this customer",
+            _list("Batch", "Retrieve the batches of the customer"),
+        ),
+    ),
+    operations=(
+        _get("Queue", "Retrieve the queue"),
+        Operation(
+            "POST",
+            "Register a collection of images as a Batch",
+            "vocab:Batch",
+            (CREATED, BAD_REQUEST, UNAUTHORIZED, NOT_FOUND, UNSUPPORTED),
+            expects=COLLECTION,
+        ),
+    ),
+)
+
+REINGEST = Class(
+    "Reingest",
+    "Reingest",
+    "Ingest an image again from its origin. Send Prefer: respond-async to queue it instead.",
+    path="/customers/{customer}/spaces/{space}/images/{image}/reingest",
+    properties=(),
+    operations=(
+        Operation(
+            "POST",
+            "Ingest the image again",
+            "vocab:Image",
+            (OK, ACCEPTED, UNAUTHORIZED, NOT_FOUND),
+        ),
+    ),
+)
+
 CUSTOMER = Class(
     "Customer",
     "Customer",
@@ -435,6 +551,14 @@ CUSTOMER = Class(
             "/customers/{customer}/roles",
             "The roles of this customer",
             _list("Role", "Retrieve the roles of the customer"),
+        ),
+        Prop(
+            "queue",
+            "Queue",
+            "The ingest queue of this customer",
+            readonly=True,
+            link=True,
+            path="/customers/{customer}/queue",
         ),
         _collection(
             "keys",
@@ -524,6 +648,9 @@ CLASSES: tuple[Class, ...] = (
     IMAGE,
     ROLE,
     KEY,
+    QUEUE,
+    BATCH,
+    REINGEST,
     IMAGE_OPTIMISATION_POLICY,
     THUMBNAIL_POLICY,
     ERROR,
@@ -547,6 +674,7 @@ PATH_VARIABLES: dict[str, str] = {
     "image": "xsd:string",
     "role": "xsd:string",
     "key": "xsd:string",
+    "batch": "xsd:nonNegativeInteger",
     "imageOptimisationPolicy": "xsd:string",
     "thumbnailPolicy": "xsd:string",
 }

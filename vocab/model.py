@@ -42,7 +42,10 @@ class Prop:
 
     ``range`` is an XSD type (``xsd:string``), a class name of this vocabulary, or
     ``hydra:Collection`` for a link to a collection of ``member`` resources found at ``path``.
-    ``transient`` marks a value shown once and never stored (a key's secret).
+    ``transient`` marks a value that is never stored: computed when read (a batch's
+    counters) or shown once (a key's secret).
+    ``path`` makes a link derived: its value is the IRI of ``path`` filled from the
+    resource's own key (a space's ``images`` collection, a customer's ``queue``).
     ``identifier`` marks the property whose value is the last variable of the resource path.
     ``default`` is the value a new resource gets when the property is left out; ``None``
     means no value, and a property without a value is left out of responses.
@@ -73,14 +76,28 @@ class Prop:
         return self.range == COLLECTION
 
     @property
+    def is_derived(self) -> bool:
+        """Whether the property is a link built from the resource's key, not a stored value."""
+        return self.path is not None
+
+    @property
     def is_stored(self) -> bool:
-        """Whether values of the property are stored (collection links are derived)."""
-        return not (self.is_collection or self.transient)
+        """Whether values of the property are stored."""
+        return not (self.is_derived or self.transient)
 
     @property
     def datatype(self) -> str | None:
         """The XSD type of a literal-valued property, or None for links and objects."""
         return self.range if self.range in XSD_RANGES else None
+
+
+@dataclass(frozen=True)
+class Filter:
+    """A collection filter that is not a property's exact value: ``prop`` is non-empty."""
+
+    name: str
+    prop: str
+    description: str
 
 
 @dataclass(frozen=True)
@@ -95,6 +112,7 @@ class Class:
     path: str | None = None
     iri: str | None = None
     default_order: tuple[str, ...] = ()
+    filters: tuple[Filter, ...] = ()
     _by_name: dict[str, Prop] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:

@@ -14,7 +14,12 @@ from typing import Any
 from flask import Blueprint, Flask, Response, request
 
 from app import auth, resources
-from app.api import creation, discovery, images  # noqa: F401  (images registers hooks)
+from app.api import (
+    creation,
+    discovery,
+    images,  # noqa: F401  (registers the defaults of new images)
+    ingest,
+)
 from app.collections import listing
 from app.store import store
 from vocab import dlcs
@@ -36,20 +41,27 @@ def _guard(operation: Operation) -> None:
         auth.require_admin()
 
 
+GENERIC = {
+    "GET": resources.get,
+    "PUT": resources.put,
+    "PATCH": resources.patch,
+    "DELETE": resources.delete,
+}
+# What a class does differently from the generic resource, by (class, method).
+OVERRIDES = {**ingest.OVERRIDES}
+
+
 def _resource_view(cls: Class) -> Callable[..., Response]:
-    handlers = {
-        "GET": resources.get,
-        "PUT": resources.put,
-        "PATCH": resources.patch,
-        "DELETE": resources.delete,
-    }
     operations = {op.method: op for op in cls.operations}
+    handlers = {m: OVERRIDES.get((cls.name, m), GENERIC.get(m)) for m in operations}
 
     def view(**keys: Any) -> Response:
         _guard(operations[request.method])
         if request.method != "PUT" and not all(map(resources.valid_identifier, keys.values())):
             raise resources.not_found(cls, keys)
-        return handlers[request.method](cls, keys)
+        handler = handlers[request.method]
+        assert handler is not None, f"no handler for {request.method} {cls.name}"
+        return handler(cls, keys)
 
     view.__name__ = f"{cls.name}_resource"
     return view

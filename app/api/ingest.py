@@ -1,0 +1,293 @@
+"""Ingest through the API: immediate on PUT/PATCH/reingest, batches through the queue.
+
+Registering an image that has an origin bumps its ``ingest_generation`` and marks it
+``ingesting`` in the same transaction as the write; the ingest itself runs after the commit,
+in the request (immediate mode) or on the queue (``Prefer: respond-async``, and batches).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Response, current_app, request
+from sqlalchemy import Connection, case, func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from app import jsonld, links, resources
+from app.db import connection
+from app.errors import ApiError, bad_request
+from app.ingest import service
+from app.ingest.derivatives import remove_thumbnails
+from app.ingest.queue import Job, settings_of
+from app.models import TABLES
+from app.store import now, store
+from vocab import dlcs
+from vocab.model import Class
+
+IMAGE = dlcs.get("Image")
+BATCH = dlcs.get("Batch")
+QUEUE = dlcs.get("Queue")
+MAX_BATCH = 10_000
+ASYNC = "respond-async"
+
+
+def wants_async() -> bool:
+    """Whether the request asked to be answered before ingest finishes (RFC 7240)."""
+    preferences = ",".join(request.headers.getlist("Prefer")).lower()
+    return any(p.split("=")[0].strip() == ASYNC for p in preferences.replace(";", ",").split(","))
+
+
+def requeue(conn: Connection, keys: Mapping[str, Any], batch: int | None = None) -> Job:
+    """Mark an image as waiting for a new ingest; return the job that will do it."""
+    images = TABLES["Image"]
+    generation = conn.execute(
+        update(images)
+        .where(store("Image").match(keys))
+        .values(
+            ingest_generation=images.c.ingest_generation + 1,
+            ingesting=True,
+            error="",
+            batch=batch,
+        )
+        .returning(images.c.ingest_generation)
+    ).scalar_one()
+    return Job(keys["customer"], keys["space"], keys["image"], generation)
+
+
+def start(conn: Connection, jobs: list[Job], *, asynchronous: bool) -> resources.FollowUp:
+    """Queue the jobs (inside the transaction) or prepare to run them after the commit."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    queue = app.extensions["dlcs.queue"]
+    if asynchronous:
+        submitted = queue.submit(conn, jobs)
+
+        def publish() -> int:
+            try:
+                queue.flush(submitted)
+            except Exception as exc:
+                for job in submitted:
+                    from app.ingest.queue import give_up
+
+                    give_up(app.extensions["dlcs.engine"], job, "the ingest queue is unavailable")
+                raise ApiError(503, "The ingest queue is unavailable; try again later.") from exc
+            return 202
+
+        return publish
+
+    def run() -> None:
+        settings = settings_of(app)
+        for job in jobs:
+            service.ingest(app.extensions["dlcs.engine"], settings, job.keys, job.generation)
+        return None
+
+    return run
+
+
+@resources.after_write("Image")
+def ingest_on_write(
+    conn: Connection, keys: Mapping[str, Any], before: dict[str, Any] | None, loaded: dict[str, Any]
+) -> resources.FollowUp | None:
+    """Ingest on every PUT with an origin, and on a PATCH that changes the origin."""
+    origin = loaded.get("origin", before["origin"] if before else "")
+    if request.method == "PATCH" and (before is None or origin == before["origin"]):
+        return None
+    if not origin and not loaded.get("initialOrigin"):
+        return None
+    return start(conn, [requeue(conn, keys)], asynchronous=wants_async())
+
+
+@resources.after_delete("Image")
+def remove_files(keys: Mapping[str, Any]) -> None:
+    """Remove the thumbnails of a deleted image."""
+    remove_thumbnails(settings_of(current_app).storage, keys)
+
+
+def reingest(cls: Class, keys: Mapping[str, Any]) -> Response:
+    """Ingest an image again from its origin."""
+    conn = connection()
+    if not store("Image").exists(conn, keys):
+        raise resources.not_found(IMAGE, keys)
+    follow_up = start(conn, [requeue(conn, keys)], asynchronous=wants_async())
+    conn.commit()
+    status = follow_up() or 200
+    return _image_response(conn, keys, status)
+
+
+def _image_response(conn: Connection, keys: Mapping[str, Any], status: int) -> Response:
+    values = resources.read(conn, IMAGE, keys)
+    assert values is not None
+    headers = {"Preference-Applied": ASYNC} if status == 202 else None
+    return jsonld.response(resources.document(IMAGE, values), status, headers)
+
+
+# -- batches ------------------------------------------------------------------------------------
+
+
+@resources.enrich_with("Batch")
+def batch_counters(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Derive each batch's counters from the images whose latest batch it is."""
+    images = TABLES["Image"]
+    failed = (images.c.error != "") & images.c.ingesting.is_(False)
+    query = (
+        select(
+            images.c.batch,
+            func.count().label("current"),
+            func.sum(case((images.c.ingesting.is_(True), 1), else_=0)).label("waiting"),
+            func.sum(case((failed, 1), else_=0)).label("errors"),
+            func.max(images.c.finished).label("finished"),
+        )
+        .where(images.c.customer == rows[0]["customer"])
+        .where(images.c.batch.in_([r["batch"] for r in rows]))
+        .group_by(images.c.batch)
+    )
+    found = {r.batch: r for r in conn.execute(query)}
+    for row in rows:
+        counts = found.get(row["batch"])
+        current = counts.current if counts else 0
+        waiting = int(counts.waiting or 0) if counts else 0
+        errors = int(counts.errors or 0) if counts else 0
+        row["errors"] = errors
+        row["completed"] = current - waiting - errors
+        row["superseded"] = max(0, row["count"] - current)
+        if waiting:
+            row["finished"] = None
+        else:
+            row["finished"] = (counts.finished if counts else None) or row["submitted"]
+
+
+def _member_faults(
+    conn: Connection, customer: int, position: int, member: Any, seen: set[tuple[int, str]]
+) -> tuple[dict[str, Any] | None, list[tuple[str, str]]]:
+    where = f"member[{position}]"
+    if not isinstance(member, dict):
+        return None, [(where, "must be a JSON object")]
+    body = dict(member)
+    image, space = body.pop("id", None), body.pop("space", None)
+    faults = []
+    if not isinstance(image, str) or not image or not resources.valid_identifier(image):
+        faults.append((f"{where}.id", "must be the image's id, a string of printable characters"))
+    if isinstance(space, bool) or not isinstance(space, int) or space < 0:
+        faults.append((f"{where}.space", "must be the number of one of your spaces"))
+    elif not store("Space").exists(conn, {"customer": customer, "space": space}):
+        faults.append((f"{where}.space", f"there is no space {space}"))
+    if faults:
+        return None, faults
+    keys = {"customer": customer, "space": space, "image": image}
+    if (space, image) in seen:
+        return None, [(f"{where}.id", f"image {image} of space {space} is in the batch twice")]
+    seen.add((space, image))
+    iri = links.resource_iri(IMAGE, keys)
+    envelope = resources.strip_envelope(IMAGE, body, iri)
+    current = store("Image").get(conn, keys)
+    base = current if current is not None else resources.new_values(conn, IMAGE, keys)
+    loaded, more = resources.validate(IMAGE, body, resources.dump(IMAGE, base), partial=False)
+    more += resources.resolve_links(conn, IMAGE, loaded, keys)
+    if not loaded.get("origin") and not more:
+        more.append(("origin", "is required for an image sent to the queue"))
+    faults = [(f"{where}.{path}", message) for path, message in envelope + more]
+    return {"keys": keys, "current": current, "base": base, "loaded": loaded}, faults
+
+
+def submit_batch(cls: Class, keys: Mapping[str, Any]) -> Response:
+    """Register a collection of images as one batch, and queue them all."""
+    conn = connection()
+    customer = keys["customer"]
+    body = resources.read_body()
+    members = body.get("member")
+    if not isinstance(members, list) or not members:
+        raise bad_request([("member", "must be a non-empty array of images")])
+    if len(members) > MAX_BATCH:
+        raise bad_request([("member", f"a batch holds at most {MAX_BATCH} images")])
+    unknown = [k for k in body if k not in ("@context", "@type", "@id", "member")]
+    faults = [(k, "is not a property of a Collection sent to the queue") for k in unknown]
+    accepted, seen = [], set()
+    for position, member in enumerate(members):
+        item, more = _member_faults(conn, customer, position, member, seen)
+        faults += more
+        if item is not None and not more:
+            accepted.append(item)
+    if faults:
+        raise bad_request(faults)
+    try:
+        number = _next_batch(conn, customer)
+        store("Batch").insert(
+            conn, {"customer": customer, "batch": number, "submitted": now(), "count": len(members)}
+        )
+        jobs = []
+        for item in accepted:
+            _write_member(conn, item)
+            jobs.append(requeue(conn, item["keys"], batch=number))
+        follow_up = start(conn, jobs, asynchronous=True)
+        conn.commit()
+    except IntegrityError as exc:
+        conn.rollback()
+        raise ApiError(
+            409, "Another request changed these images at the same time; try again."
+        ) from exc
+    follow_up()
+    batch = resources.read(conn, BATCH, {"customer": customer, "batch": number})
+    assert batch is not None
+    doc = resources.document(BATCH, batch)
+    return jsonld.response(doc, 201, {"Location": doc["@id"]})
+
+
+def _next_batch(conn: Connection, customer: int) -> int:
+    batches = TABLES["Batch"]
+    query = select(func.coalesce(func.max(batches.c.batch), 0)).where(
+        batches.c.customer == customer
+    )
+    return conn.execute(query).scalar_one() + 1
+
+
+def _write_member(conn: Connection, item: dict[str, Any]) -> None:
+    keys, loaded = item["keys"], item["loaded"]
+    if item["current"] is None:
+        store("Image").insert(conn, {**item["base"], **loaded, "created": now()})
+    else:
+        defaults = resources.writable_defaults(conn, IMAGE, keys)
+        store("Image").update(conn, keys, {**defaults, **loaded})
+
+
+def retry_batch(cls: Class, keys: Mapping[str, Any]) -> Response:
+    """Queue the failed images of a batch again."""
+    conn = connection()
+    if not store("Batch").exists(conn, keys):
+        raise resources.not_found(BATCH, keys)
+    images = TABLES["Image"]
+    failed = conn.execute(
+        select(images.c.customer, images.c.space, images.c.image).where(
+            images.c.customer == keys["customer"],
+            images.c.batch == keys["batch"],
+            images.c.error != "",
+            images.c.ingesting.is_(False),
+        )
+    ).mappings()
+    jobs = [requeue(conn, dict(row), batch=keys["batch"]) for row in failed]
+    follow_up = start(conn, jobs, asynchronous=True)
+    conn.commit()
+    follow_up()
+    batch = resources.read(conn, BATCH, keys)
+    assert batch is not None
+    return jsonld.response(resources.document(BATCH, batch), 202)
+
+
+def queue_status(cls: Class, keys: Mapping[str, Any]) -> Response:
+    """Show how much of a customer's queue is waiting."""
+    conn = connection()
+    images = TABLES["Image"]
+    mine = [images.c.customer == keys["customer"], images.c.ingesting.is_(True)]
+    size = conn.execute(select(func.count()).select_from(images).where(*mine)).scalar_one()
+    batches = conn.execute(
+        select(func.count(func.distinct(images.c.batch))).where(*mine, images.c.batch.is_not(None))
+    ).scalar_one()
+    values = {**keys, "size": size, "batchesWaiting": batches}
+    return jsonld.response(resources.document(QUEUE, values))
+
+
+OVERRIDES = {
+    ("Reingest", "POST"): reingest,
+    ("Queue", "GET"): queue_status,
+    ("Queue", "POST"): submit_batch,
+    ("Batch", "POST"): retry_batch,
+}

@@ -1,0 +1,250 @@
+"""Fetching origins: http(s) streamed with limits, file:// under listed folders, SSRF-safe.
+
+Addresses are checked when the connection is made, after DNS resolution and on every
+redirect, so a host name that resolves (or is re-pointed) to a private address cannot be
+used to reach the server's own network. Every failure becomes an :class:`IngestError` whose
+message tells the user what went wrong with their origin.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import unquote, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
+from urllib3.util.timeout import _DEFAULT_TIMEOUT
+
+CHUNK = 64 * 1024
+
+
+class IngestError(Exception):
+    """Why an origin could not be ingested, in words for the image's ``error``."""
+
+
+class OriginRefused(OSError):
+    """The origin resolves only to addresses this server may not connect to."""
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    """The limits of fetching, from the app's configuration."""
+
+    allow_private: bool = False
+    file_dirs: tuple[str, ...] = ()
+    max_bytes: int = 1024**3
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    total_timeout: float = 300.0
+
+
+@dataclass
+class Fetched:
+    """A fetched origin: its bytes in a temporary file, and what the server said of them."""
+
+    file: IO[bytes]
+    size: int
+    content_type: str | None = None
+    url: str = ""
+
+    def close(self) -> None:
+        """Release the temporary file."""
+        self.file.close()
+
+
+def is_public(address: str) -> bool:
+    """Whether an IP address is a public unicast address."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+def _connect(
+    host: str, port: int, timeout: Any, source: Any, options: Any, allow_private: bool
+) -> socket.socket:
+    refused, last_error = [], None
+    for family, kind, proto, _name, address in socket.getaddrinfo(
+        host, port, 0, socket.SOCK_STREAM
+    ):
+        if not allow_private and not is_public(address[0]):
+            refused.append(address[0])
+            continue
+        sock = socket.socket(family, kind, proto)
+        try:
+            for option in options or ():
+                sock.setsockopt(*option)
+            if timeout is not _DEFAULT_TIMEOUT:
+                sock.settimeout(timeout)
+            if source:
+                sock.bind(source)
+            sock.connect(address)
+            return sock
+        except OSError as exc:
+            last_error = exc
+            sock.close()
+    if last_error is not None:
+        raise last_error
+    raise OriginRefused(f"{host} resolves to {', '.join(refused)}, which is not a public address")
+
+
+class _Guarded:
+    allow_private = False
+
+    def _new_conn(self) -> socket.socket:  # type: ignore[override]
+        try:
+            return _connect(
+                self._dns_host,  # type: ignore[attr-defined]
+                self.port,  # type: ignore[attr-defined]
+                self.timeout,  # type: ignore[attr-defined]
+                self.source_address,  # type: ignore[attr-defined]
+                self.socket_options,  # type: ignore[attr-defined]
+                self.allow_private,
+            )
+        except socket.gaierror as exc:
+            raise NameResolutionError(self.host, self, exc) from exc  # type: ignore[attr-defined,arg-type]
+        except TimeoutError as exc:
+            raise ConnectTimeoutError(self, f"Connection to {self.host} timed out") from exc  # type: ignore[attr-defined]
+        except OSError as exc:
+            raise NewConnectionError(self, f"Failed to establish a new connection: {exc}") from exc  # type: ignore[arg-type]
+
+
+def _adapter(allow_private: bool) -> HTTPAdapter:
+    http_conn = type(
+        "GuardedHTTPConnection", (_Guarded, HTTPConnection), {"allow_private": allow_private}
+    )
+    https_conn = type(
+        "GuardedHTTPSConnection", (_Guarded, HTTPSConnection), {"allow_private": allow_private}
+    )
+    pools = {
+        "http": type("GuardedHTTPPool", (HTTPConnectionPool,), {"ConnectionCls": http_conn}),
+        "https": type("GuardedHTTPSPool", (HTTPSConnectionPool,), {"ConnectionCls": https_conn}),
+    }
+
+    class GuardedAdapter(HTTPAdapter):
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            super().init_poolmanager(*args, **kwargs)
+            self.poolmanager.pool_classes_by_scheme = pools
+
+    return GuardedAdapter(max_retries=0)
+
+
+def _cause(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
+    seen: set[int] = set()
+    stack: list[BaseException | None] = [exc]
+    while stack:
+        current = stack.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, kind):
+            return current
+        stack.extend([current.__cause__, current.__context__, getattr(current, "reason", None)])
+        stack.extend(a for a in current.args if isinstance(a, BaseException))
+    return None
+
+
+def _describe(exc: requests.RequestException, url: str) -> str:
+    host = urlsplit(url).hostname or url
+    refused = _cause(exc, OriginRefused)
+    if refused is not None:
+        return f"origin refused: {refused}"
+    if _cause(exc, socket.gaierror) or _cause(exc, NameResolutionError):
+        return f"could not resolve the host name {host}"
+    if _cause(exc, ConnectionRefusedError):
+        return f"connection refused by {host}"
+    if isinstance(exc, requests.ConnectTimeout):
+        return f"timed out connecting to {host}"
+    if isinstance(exc, requests.ReadTimeout) or _cause(exc, TimeoutError):
+        return f"timed out reading from {host}"
+    if isinstance(exc, requests.TooManyRedirects):
+        return f"too many redirects from {url}"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return f"TLS error talking to {host}"
+    return f"could not fetch {url}: {type(exc).__name__}"
+
+
+def _spool(chunks: Any, settings: FetchSettings, deadline: float) -> tuple[IO[bytes], int]:
+    spool = tempfile.SpooledTemporaryFile(max_size=16 * 2**20)  # noqa: SIM115 - returned open
+    size = 0
+    for chunk in chunks:
+        size += len(chunk)
+        if size > settings.max_bytes:
+            spool.close()
+            raise IngestError(f"the origin is over the limit of {settings.max_bytes} bytes")
+        if time.monotonic() > deadline:
+            spool.close()
+            raise IngestError(f"the origin took longer than {settings.total_timeout:g} s to fetch")
+        spool.write(chunk)
+    spool.seek(0)
+    return spool, size
+
+
+def fetch_http(url: str, settings: FetchSettings) -> Fetched:
+    """Fetch an http(s) origin into a temporary file."""
+    session = requests.Session()
+    session.trust_env = False  # no proxies from the environment: the SSRF check must see the origin
+    session.max_redirects = 5
+    adapter = _adapter(settings.allow_private)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    deadline = time.monotonic() + settings.total_timeout
+    try:
+        with session.get(
+            url,
+            stream=True,
+            timeout=(settings.connect_timeout, settings.read_timeout),
+            headers={"User-Agent": "dlcs-hydra ingest", "Accept": "*/*"},
+        ) as response:
+            if response.status_code >= 400:
+                raise IngestError(
+                    f"the origin answered {response.status_code} {response.reason or ''}".rstrip()
+                )
+            declared = response.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > settings.max_bytes:
+                raise IngestError(
+                    f"the origin is {declared} bytes, over the limit of {settings.max_bytes} bytes"
+                )
+            file, size = _spool(response.iter_content(CHUNK), settings, deadline)
+            return Fetched(file, size, response.headers.get("Content-Type"), response.url)
+    except requests.RequestException as exc:
+        raise IngestError(_describe(exc, url)) from exc
+    finally:
+        session.close()
+
+
+def fetch_file(url: str, settings: FetchSettings) -> Fetched:
+    """Open a file:// origin that lies under one of the configured folders."""
+    path = Path(unquote(urlsplit(url).path)).resolve()
+    allowed = [Path(d).resolve() for d in settings.file_dirs]
+    if not any(path == d or d in path.parents for d in allowed):
+        raise IngestError("file origins are allowed only under the folders the operator lists")
+    try:
+        size = path.stat().st_size
+        if size > settings.max_bytes:
+            raise IngestError(f"the origin is over the limit of {settings.max_bytes} bytes")
+        return Fetched(open(path, "rb"), size, None, url)
+    except FileNotFoundError as exc:
+        raise IngestError(f"there is no file {path}") from exc
+    except OSError as exc:
+        raise IngestError(f"cannot read {path}: {os.strerror(exc.errno or 0)}") from exc
+
+
+def fetch(url: str, settings: FetchSettings) -> Fetched:
+    """Fetch an origin of any supported scheme."""
+    scheme = urlsplit(url).scheme.lower()
+    if scheme in ("http", "https"):
+        return fetch_http(url, settings)
+    if scheme == "file":
+        return fetch_file(url, settings)
+    raise IngestError(f"origins with the scheme {scheme or '(none)'!r} are not supported")

@@ -1,0 +1,124 @@
+"""Ingesting one registration of an image: fetch, inspect, make thumbnails, record.
+
+:func:`ingest` is idempotent and safe to run more than once for the same job (delivery is at
+least once): it does nothing unless the image is still waiting for exactly this registration
+(``generation``), and it records its result only under that same condition, in one UPDATE.
+No database transaction is held open while the origin is fetched.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, select, update
+
+from app.ingest.derivatives import make_thumbnails, remove_thumbnails
+from app.ingest.fetch import FetchSettings, IngestError, fetch
+from app.ingest.inspect import Inspected, check_family, inspect
+from app.models import CHILDREN, TABLES
+from app.store import now, store
+
+log = logging.getLogger(__name__)
+
+# The policies ingest applies, named by the links it sets on the image.
+OPTIMISATION_POLICIES = {"image": "fast-higher", "video": "video-max", "audio": "audio-max"}
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    """Everything ingest needs from the configuration."""
+
+    fetch: FetchSettings
+    storage: str
+    max_pixels: int
+    thumbnail_policy: str = "default"
+
+
+def thumbnail_sizes(engine: Engine, policy: str) -> list[int]:
+    """Return the sizes of a thumbnail policy."""
+    sizes = CHILDREN["ThumbnailPolicy"]["sizes"]
+    query = (
+        select(sizes.c.value).where(sizes.c.thumbnailPolicy == policy).order_by(sizes.c.position)
+    )
+    with engine.connect() as conn:
+        return list(conn.execute(query).scalars())
+
+
+def _measure(
+    source: str, family: str, keys: Mapping[str, Any], sizes: list[int], settings: IngestSettings
+) -> Inspected:
+    fetched = fetch(source, settings.fetch)
+    try:
+        found = inspect(fetched.file, settings.max_pixels)
+        check_family(family, found)
+        if found.kind == "image":
+            try:
+                make_thumbnails(fetched.file, settings.storage, keys, sizes)
+            except (OSError, ValueError, SyntaxError) as exc:
+                raise IngestError(f"the image could not be decoded: {exc}") from exc
+        return found
+    finally:
+        fetched.close()
+
+
+def process(
+    source: str, family: str, keys: Mapping[str, Any], sizes: list[int], settings: IngestSettings
+) -> dict[str, Any]:
+    """Ingest ``source``; return the image's new column values, an ``error`` when it failed."""
+    done: dict[str, Any] = {"ingesting": False, "finished": now()}
+    failed = {
+        **done,
+        "width": None,
+        "height": None,
+        "media_type": None,
+        "imageOptimisationPolicy": None,
+        "thumbnailPolicy": None,
+    }
+    if not source:
+        return {**failed, "error": "the image has no origin to ingest"}
+    try:
+        found = _measure(source, family, keys, sizes, settings)
+    except IngestError as exc:
+        remove_thumbnails(settings.storage, keys)
+        return {**failed, "error": str(exc)}
+    except Exception:
+        log.exception("ingest of %s failed unexpectedly", dict(keys))
+        remove_thumbnails(settings.storage, keys)
+        return {**failed, "error": "ingest failed unexpectedly; the failure was logged"}
+    is_image = found.kind == "image"
+    return {
+        **done,
+        "error": "",
+        "width": found.width,
+        "height": found.height,
+        "media_type": found.media_type,
+        "imageOptimisationPolicy": OPTIMISATION_POLICIES.get(found.kind),
+        "thumbnailPolicy": settings.thumbnail_policy if is_image else None,
+    }
+
+
+def ingest(
+    engine: Engine, settings: IngestSettings, keys: Mapping[str, Any], generation: int
+) -> bool:
+    """Ingest the image's registration ``generation``; return whether a result was recorded."""
+    images = TABLES["Image"]
+    target = store("Image")
+    with engine.connect() as conn:
+        row = conn.execute(select(images).where(target.match(keys))).mappings().first()
+    if row is None or row["ingest_generation"] != generation or not row["ingesting"]:
+        return False  # deleted, registered again since, or done already
+    first = row["finished"] is None
+    source = row["initialOrigin"] if first and row["initialOrigin"] else row["origin"]
+    sizes = thumbnail_sizes(engine, settings.thumbnail_policy)
+    values = process(source, row["family"], keys, sizes, settings)
+    condition = [
+        target.match(keys),
+        images.c.ingest_generation == generation,
+        images.c.ingesting.is_(True),
+    ]
+    with engine.begin() as conn:
+        result = conn.execute(update(images).where(*condition).values(**values))
+    return result.rowcount > 0

@@ -1,0 +1,126 @@
+"""Scale-out: `dlcs worker` processes on a real broker (RabbitMQ), one killed mid-batch."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import BASE, Api, basic, make_customer
+
+BROKER = os.environ.get("TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
+
+
+def broker_reachable() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 5672), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+pytestmark = pytest.mark.skipif(not broker_reachable(), reason="RabbitMQ is not running")
+
+
+@pytest.fixture
+def broker_app(database_url, tmp_path):
+    from kombu import Connection
+
+    from app import create_app
+
+    name = f"dlcs-test-{uuid.uuid4().hex[:8]}"
+    config = {
+        "DATABASE_URL": database_url,
+        "AUTO_MIGRATE": False,
+        "BROKER_URL": BROKER,
+        "QUEUE_NAME": name,
+        "STORAGE_DIR": str(tmp_path / "storage"),
+        "ORIGIN_ALLOW_PRIVATE": True,
+    }
+    app = create_app(config)
+    yield app
+    app.extensions["dlcs.engine"].dispose()
+    with Connection(BROKER) as conn:
+        channel = conn.channel()
+        channel.queue_delete(name)
+
+
+def start_worker(app, concurrency: int = 2) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "DATABASE_URL": app.config["DATABASE_URL"],
+        "DLCS_BROKER_URL": BROKER,
+        "DLCS_QUEUE_NAME": app.config["QUEUE_NAME"],
+        "DLCS_STORAGE_DIR": app.config["STORAGE_DIR"],
+        "DLCS_ORIGIN_ALLOW_PRIVATE": "true",
+        "DLCS_AUTO_MIGRATE": "false",
+    }
+    command = [str(Path(sys.executable).parent / "dlcs"), "worker", "-c", str(concurrency)]
+    return subprocess.Popen(
+        command,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def wait_for(predicate, seconds: float = 60) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_a_killed_worker_loses_nothing_and_counts_stay_exact(broker_app, origin):
+    runner = broker_app.test_cli_runner()
+    made = make_customer(runner, "scale")
+    from tests.conftest import LinkedData
+
+    client = broker_app.test_client()
+    api = Api(client, LinkedData(client), basic(made["key"], made["secret"]))
+    c = made["id"]
+    assert api.put(f"/customers/{c}/spaces/1", {"name": "s"}).status_code == 201
+    count = 30
+    members = [
+        {"id": f"w{i:02}", "space": 1, "origin": origin.url("delay/150/photo.jpg")}
+        for i in range(count)
+    ]
+    batch = api.post(f"/customers/{c}/queue", {"member": members}).get_json()
+    path = batch["@id"].removeprefix(BASE)
+
+    def completed() -> int:
+        return api.get(path).get_json()["completed"]
+
+    first = start_worker(broker_app)
+    try:
+        assert wait_for(lambda: completed() >= 4), "the first worker ingested nothing"
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+    assert completed() < count, "the batch finished before the worker could be killed"
+    second = start_worker(broker_app)
+    try:
+        assert wait_for(lambda: "finished" in api.get(path).get_json(), 90)
+    finally:
+        os.killpg(second.pid, signal.SIGTERM)
+        second.wait(timeout=30)
+    done = api.get(path).get_json()
+    assert (done["count"], done["completed"], done["errors"], done["superseded"]) == (
+        count,
+        count,
+        0,
+        0,
+    )
+    listed = api.get(f"/customers/{c}/spaces/1/images?pageSize=100").get_json()
+    assert all(m["width"] == 640 and m["ingesting"] is False for m in listed["member"])
+    assert origin.hits["/delay/150/photo.jpg"] >= count
