@@ -122,9 +122,17 @@ def key_delete(customer: int, key: str) -> None:
     click.echo(f"deleted key {key}")
 
 
+@click.group("queue", cls=AppGroup)
+def queue_group() -> None:
+    """Register images in batches."""
+
+
 def init_app(app: Flask) -> None:
     """Add the commands to the app's CLI."""
-    for group in (db_group, customer_group, key_group, worker_command):
+    from app.submit import submit_command
+
+    queue_group.add_command(submit_command)
+    for group in (db_group, customer_group, key_group, queue_group, worker_command):
         app.cli.add_command(group)
 
 

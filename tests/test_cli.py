@@ -58,3 +58,58 @@ def test_db_upgrade_is_idempotent(runner):
     result = runner.invoke(args=["db", "upgrade"])
     assert result.exit_code == 0, result.output
     assert "head" in result.output
+
+
+def test_queue_submit_csv_waits_until_ingested(runner, origin, tmp_path, client):
+    made = make_customer(runner, "acme")
+    c = made["id"]
+    headers = basic(made["key"], made["secret"])
+    client.put(f"/customers/{c}/spaces/1", json={"name": "s"}, headers=headers)
+    rows = ["id,origin,string1,number1,tags"]
+    rows += [f"c{i},{origin.url('small.jpg')},row {i},{i},a;b" for i in range(5)]
+    (tmp_path / "images.csv").write_text("\n".join(rows) + "\n")
+    args = ["queue", "submit", str(tmp_path / "images.csv"), "--customer", str(c), "--space", "1"]
+    result = runner.invoke(args=[*args, "--batch-size", "2"])
+    assert result.exit_code == 0, result.output
+    assert "5 images: 5 ingested, 0 with errors" in result.output
+    assert result.output.count("images queued") == 3
+    doc = client.get(f"/customers/{c}/spaces/1/images/c3", headers=headers).get_json()
+    assert (doc["width"], doc["number1"], doc["tags"], doc["string1"]) == (
+        50,
+        3,
+        ["a", "b"],
+        "row 3",
+    )
+
+
+def test_queue_submit_json_no_wait(runner, origin, tmp_path, client, app):
+    made = make_customer(runner, "acme")
+    c = made["id"]
+    headers = basic(made["key"], made["secret"])
+    client.put(f"/customers/{c}/spaces/1", json={"name": "s"}, headers=headers)
+    members = [{"id": "j1", "space": 1, "origin": origin.url("small.jpg")}]
+    (tmp_path / "images.json").write_text(json.dumps(members))
+    args = ["queue", "submit", str(tmp_path / "images.json"), "--customer", str(c), "--no-wait"]
+    result = runner.invoke(args=args)
+    assert result.exit_code == 0, result.output
+    doc = client.get(f"/customers/{c}/spaces/1/images/j1", headers=headers).get_json()
+    assert doc["ingesting"] is True
+    assert app.extensions["dlcs.queue"].drain() == 1
+
+
+def test_queue_submit_reports_bad_rows_and_queues_nothing(runner, origin, tmp_path, client):
+    made = make_customer(runner, "acme")
+    c = made["id"]
+    client.put(
+        f"/customers/{c}/spaces/1", json={"name": "s"}, headers=basic(made["key"], made["secret"])
+    )
+    rows = [
+        "id,origin,number1",
+        f"ok,{origin.url('small.jpg')},1",
+        f"bad,{origin.url('small.jpg')},-4",
+    ]
+    (tmp_path / "images.csv").write_text("\n".join(rows) + "\n")
+    args = ["queue", "submit", str(tmp_path / "images.csv"), "--customer", str(c), "--space", "1"]
+    result = runner.invoke(args=args)
+    assert result.exit_code != 0
+    assert "image 2.number1: must be a non-negative integer" in result.output

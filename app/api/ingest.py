@@ -189,11 +189,12 @@ def _member_faults(
     return {"keys": keys, "current": current, "base": base, "loaded": loaded}, faults
 
 
-def submit_batch(cls: Class, keys: Mapping[str, Any]) -> Response:
-    """Register a collection of images as one batch, and queue them all."""
-    conn = connection()
-    customer = keys["customer"]
-    body = resources.read_body()
+def create_batch(conn: Connection, customer: int, body: dict[str, Any]) -> tuple[int, Any]:
+    """Validate a collection of images as a whole and register it as one batch.
+
+    Returns the batch number and the follow-up that publishes its jobs after the commit;
+    raises a 400 naming every faulty member, having written nothing.
+    """
     members = body.get("member")
     if not isinstance(members, list) or not members:
         raise bad_request([("member", "must be a non-empty array of images")])
@@ -225,8 +226,15 @@ def submit_batch(cls: Class, keys: Mapping[str, Any]) -> Response:
         raise ApiError(
             409, "Another request changed these images at the same time; try again."
         ) from exc
+    return number, follow_up
+
+
+def submit_batch(cls: Class, keys: Mapping[str, Any]) -> Response:
+    """Register a collection of images as one batch, and queue them all."""
+    conn = connection()
+    number, follow_up = create_batch(conn, keys["customer"], resources.read_body())
     follow_up()
-    batch = resources.read(conn, BATCH, {"customer": customer, "batch": number})
+    batch = resources.read(conn, BATCH, {"customer": keys["customer"], "batch": number})
     assert batch is not None
     doc = resources.document(BATCH, batch)
     return jsonld.response(doc, 201, {"Location": doc["@id"]})
