@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from flask import Flask, g, request
 from sqlalchemy import select
+from werkzeug.datastructures import Authorization
 
 from app.db import connection
 from app.errors import ApiError
@@ -53,7 +54,7 @@ def caller() -> Caller | None:
     """Return the authenticated caller of this request, or None when it sent no credentials."""
     if "caller" in g:
         return g.caller
-    auth = request.authorization
+    auth = request.authorization or _console_credentials()
     found = None
     if auth is not None:
         if auth.type != "basic" or not auth.username or auth.password is None:
@@ -63,6 +64,18 @@ def caller() -> Caller | None:
             raise unauthorized("The API key or its secret is wrong.")
     g.caller = found
     return found
+
+
+def _console_credentials() -> Authorization | None:
+    """Read the console's cookie: only for pages (GET of text/html), never for a write."""
+    from app import console, jsonld
+
+    token = request.cookies.get(console.COOKIE)
+    if not token or request.method not in ("GET", "HEAD"):
+        return None
+    if request.accept_mimetypes.best_match(jsonld.OFFERED) != jsonld.HTML:
+        return None
+    return Authorization.from_header(f"Basic {token}")
 
 
 def _check(key: str, secret: str) -> Caller | None:

@@ -168,6 +168,8 @@ def worker_command(concurrency: int) -> None:
                 f"--concurrency={concurrency}",
                 "--pool=threads",
                 f"--queues={app.config['QUEUE_NAME']}",
+                # A name of its own, so that many workers can share a host.
+                f"--hostname=dlcs-{os.getpid()}@%h",
                 "--without-gossip",
                 "--without-mingle",
             ]

@@ -62,7 +62,7 @@ def _handle_http(exc: HTTPException) -> Response:
     code = exc.code or 500
     description = exc.description or HTTPStatus(code).phrase
     violations = getattr(exc, "violations", [])
-    response = jsonld.response(error_document(code, description, violations), code)
+    response = jsonld.error_response(error_document(code, description, violations), code)
     for name, value in getattr(exc, "extra_headers", {}).items():
         response.headers[name] = value
     if code == 405 and hasattr(exc, "valid_methods") and exc.valid_methods:

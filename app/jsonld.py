@@ -37,19 +37,66 @@ def dumps(doc: Any) -> bytes:
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def _media_type() -> str:
+HTML = "text/html"
+RDF_TYPES = ("text/turtle", "application/n-triples", "application/rdf+xml")
+OFFERED = (JSONLD, JSON, *RDF_TYPES, HTML)
+
+
+def negotiate(offered: tuple[str, ...] = OFFERED) -> str:
+    """Return the media type to answer with; 406 when the client accepts none on offer.
+
+    JSON-LD is the default: for no Accept header, for ``*/*``, and on ties.
+    """
+    accept = request.accept_mimetypes
+    if not accept:
+        return JSONLD
+    best = accept.best_match(offered)
+    if best is None:
+        from app.errors import ApiError
+
+        raise ApiError(406, f"This resource is available as {', '.join(offered)}.")
+    return best
+
+
+def _json_type() -> str:
     return request.accept_mimetypes.best_match([JSONLD, JSON], default=JSONLD)
 
 
 def response(doc: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    """Return a JSON-LD response of ``doc``."""
-    return raw_response(dumps(doc), status, headers)
+    """Return ``doc`` in the representation the client asked for (JSON-LD by default)."""
+    media_type = negotiate()
+    if media_type in (JSONLD, JSON):
+        return _send(dumps(doc), media_type, status, headers)
+    if media_type == HTML:
+        from app import console
+
+        return _send(console.render(doc, status), "text/html", status, headers)
+    from app import rdf
+
+    return _send(rdf.serialize(doc, media_type), media_type, status, headers)
+
+
+def error_response(doc: Any, status: int, headers: dict[str, str] | None = None) -> Response:
+    """Return an error body: always JSON-LD (or plain JSON when that is preferred)."""
+    return _send(dumps(doc), _json_type(), status, headers)
 
 
 def raw_response(body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    """Return a JSON-LD response of an already serialised body."""
+    """Return an already serialised JSON-LD document, negotiated like any other."""
+    media_type = negotiate()
+    if media_type in (JSONLD, JSON):
+        return _send(body, media_type, status, headers)
+    return response(json.loads(body), status, headers)
+
+
+def context_response(body: bytes) -> Response:
+    """Return a context document: JSON-LD (or JSON), which is all a context can be."""
+    return _send(body, negotiate((JSONLD, JSON)), 200, None)
+
+
+def _send(body: bytes, media_type: str, status: int, headers: dict[str, str] | None) -> Response:
     resp = current_app.response_class(body, status=status, headers=headers)
-    resp.mimetype = _media_type()
+    resp.mimetype = media_type
     return resp
 
 

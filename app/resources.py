@@ -19,6 +19,7 @@ from sqlalchemy import Connection, exists, select
 from sqlalchemy.exc import IntegrityError
 
 from app import jsonld, links
+from app.caching import check_write
 from app.db import connection
 from app.errors import ApiError, bad_request
 from app.models import CHILDREN, TABLES
@@ -126,15 +127,26 @@ def document(cls: Class, values: Mapping[str, Any]) -> dict[str, Any]:
 # -- reading a request body -----------------------------------------------------------------
 
 
-def read_body() -> dict[str, Any]:
-    """Return the JSON object of the request body; 415 or 400 when it is not one."""
-    if request.mimetype and request.mimetype not in BODY_TYPES:
-        raise ApiError(415, f"Send the body as {' or '.join(BODY_TYPES)}, not {request.mimetype}.")
+def read_body(cls: Class | None = None, iri: str | None = None) -> dict[str, Any]:
+    """Return the request body as a JSON object in this API's terms; 415 or 400 when it is none.
+
+    Given the class the body describes, JSON-LD in any form (expanded, or compact with another
+    context) and RDF (Turtle, N-Triples, RDF/XML) are brought to the same compact terms.
+    """
+    from app import rdf
+
+    accepted = (*BODY_TYPES, *rdf.FORMATS) if cls is not None else BODY_TYPES
+    if request.mimetype and request.mimetype not in accepted:
+        raise ApiError(415, f"Send the body as {', '.join(accepted)}, not {request.mimetype}.")
     raw = request.get_data(cache=True)
+    if cls is not None and request.mimetype in rdf.FORMATS:
+        return rdf.parse_rdf(raw, request.mimetype, cls, iri)
     try:
         body = json.loads(raw) if raw.strip() else None
     except (ValueError, UnicodeDecodeError) as exc:
         raise bad_request([("body", f"is not valid JSON: {exc}")]) from exc
+    if cls is not None and rdf.needs_normalising(body, cls):
+        body = rdf.normalise(body, cls, iri)
     if not isinstance(body, dict):
         raise bad_request([("body", "must be a JSON object")])
     return body
@@ -323,12 +335,14 @@ def put(cls: Class, keys: Mapping[str, Any]) -> Response:
     conn = connection()
     for value in keys.values():
         check_identifier(value)
-    body = read_body()
-    envelope_faults = strip_envelope(cls, body, links.resource_iri(cls, keys))
+    iri = links.resource_iri(cls, keys)
+    body = read_body(cls, iri)
+    envelope_faults = strip_envelope(cls, body, iri)
     hook = AFTER_WRITE.get(cls.name)
     for attempt in range(2):
         check_parent(conn, cls, keys)
-        current = store(cls.name).get(conn, keys)
+        current = store(cls.name).get(conn, keys, lock=True)
+        check_write(_current_document(conn, cls, current))
         base = current if current is not None else new_values(conn, cls, keys)
         loaded, faults = validate(cls, dict(body), dump(cls, base), partial=False)
         faults = envelope_faults + faults + resolve_links(conn, cls, loaded, keys)
@@ -367,7 +381,7 @@ def create(cls: Class, keys: Mapping[str, Any], extra: Mapping[str, Any] | None 
     """Answer a POST to a collection: create a resource with a key the database assigns."""
     conn = connection()
     check_parent(conn, cls, keys)
-    body = read_body()
+    body = read_body(cls)
     faults = strip_envelope(cls, body, None)
     base = new_values(conn, cls, keys)
     loaded, more = validate(cls, body, dump(cls, base), partial=False)
@@ -390,11 +404,13 @@ def create(cls: Class, keys: Mapping[str, Any], extra: Mapping[str, Any] | None 
 def patch(cls: Class, keys: Mapping[str, Any]) -> Response:
     """Answer a PATCH: change only the properties the body carries."""
     conn = connection()
-    current = store(cls.name).get(conn, keys)
+    current = store(cls.name).get(conn, keys, lock=True)
     if current is None:
         raise not_found(cls, keys)
-    body = read_body()
-    faults = strip_envelope(cls, body, links.resource_iri(cls, keys))
+    check_write(_current_document(conn, cls, current))
+    iri = links.resource_iri(cls, keys)
+    body = read_body(cls, iri)
+    faults = strip_envelope(cls, body, iri)
     loaded, more = validate(cls, body, dump(cls, current), partial=True)
     faults += more + resolve_links(conn, cls, loaded, keys)
     if faults:
@@ -413,6 +429,14 @@ def patch(cls: Class, keys: Mapping[str, Any]) -> Response:
     values = read(conn, cls, keys)
     assert values is not None
     return jsonld.response(document(cls, values), status or 200, _accepted_headers(status))
+
+
+def _current_document(
+    conn: Connection, cls: Class, current: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    if current is None or not (request.if_match or request.if_none_match):
+        return current  # nothing to compare: skip rendering
+    return document(cls, enrich(conn, cls, [dict(current)])[0])
 
 
 def blockers(conn: Connection, cls: Class, keys: Mapping[str, Any]) -> list[str]:
@@ -451,8 +475,10 @@ def _referrers(
 def delete(cls: Class, keys: Mapping[str, Any]) -> Response:
     """Answer a DELETE: remove the resource unless others depend on it (409)."""
     conn = connection()
-    if not store(cls.name).exists(conn, keys):
+    current = store(cls.name).get(conn, keys, lock=True)
+    if current is None:
         raise not_found(cls, keys)
+    check_write(_current_document(conn, cls, current))
     reasons = blockers(conn, cls, keys)
     if reasons:
         raise ApiError(409, f"{cls.name} cannot be deleted: {'; '.join(reasons)}.")

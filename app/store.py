@@ -44,9 +44,12 @@ class Store:
     def _child_match(self, child: Any, keys: Mapping[str, Any]) -> ColumnElement[bool]:
         return and_(*(child.c[k] == keys[k] for k in self.keys))
 
-    def get(self, conn: Connection, keys: Mapping[str, Any]) -> dict[str, Any] | None:
-        """Return the resource with these key values, or None."""
-        row = conn.execute(select(self.table).where(self.match(keys))).mappings().first()
+    def get(
+        self, conn: Connection, keys: Mapping[str, Any], *, lock: bool = False
+    ) -> dict[str, Any] | None:
+        """Return the resource with these key values, or None (``lock``: for update)."""
+        query = select(self.table).where(self.match(keys))
+        row = conn.execute(query.with_for_update() if lock else query).mappings().first()
         if row is None:
             return None
         values = dict(row)

@@ -52,7 +52,7 @@ def broker_app(database_url, tmp_path):
         channel.queue_delete(name)
 
 
-def start_worker(app, concurrency: int = 2) -> subprocess.Popen:
+def start_worker(app, log: Path, concurrency: int = 1) -> subprocess.Popen:
     env = {
         **os.environ,
         "DATABASE_URL": app.config["DATABASE_URL"],
@@ -66,8 +66,8 @@ def start_worker(app, concurrency: int = 2) -> subprocess.Popen:
     return subprocess.Popen(
         command,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
 
@@ -81,7 +81,7 @@ def wait_for(predicate, seconds: float = 60) -> bool:
     return False
 
 
-def test_a_killed_worker_loses_nothing_and_counts_stay_exact(broker_app, origin):
+def test_a_killed_worker_loses_nothing_and_counts_stay_exact(broker_app, origin, tmp_path):
     runner = broker_app.test_cli_runner()
     made = make_customer(runner, "scale")
     from tests.conftest import LinkedData
@@ -101,19 +101,25 @@ def test_a_killed_worker_loses_nothing_and_counts_stay_exact(broker_app, origin)
     def completed() -> int:
         return api.get(path).get_json()["completed"]
 
-    first = start_worker(broker_app)
+    first = start_worker(broker_app, tmp_path / "first.log", concurrency=2)
     try:
         assert wait_for(lambda: completed() >= 4), "the first worker ingested nothing"
     finally:
         os.killpg(first.pid, signal.SIGKILL)
         first.wait()
     assert completed() < count, "the batch finished before the worker could be killed"
-    second = start_worker(broker_app)
+    # Two more workers on the same host share what is left.
+    logs = [tmp_path / "second.log", tmp_path / "third.log"]
+    others = [start_worker(broker_app, log) for log in logs]
     try:
         assert wait_for(lambda: "finished" in api.get(path).get_json(), 90)
     finally:
-        os.killpg(second.pid, signal.SIGTERM)
-        second.wait(timeout=30)
+        for worker in others:
+            os.killpg(worker.pid, signal.SIGTERM)
+        for worker in others:
+            worker.wait(timeout=30)
+    for log in logs:
+        assert "succeeded" in log.read_text(), f"{log.name}: this worker ingested nothing"
     done = api.get(path).get_json()
     assert (done["count"], done["completed"], done["errors"], done["superseded"]) == (
         count,

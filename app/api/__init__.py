@@ -36,6 +36,11 @@ def flask_rule(path: str) -> str:
     return rule
 
 
+def _method() -> str:
+    """Return the request's method, HEAD being answered as GET (without the body)."""
+    return "GET" if request.method == "HEAD" else request.method
+
+
 def _guard(operation: Operation) -> None:
     if any(s.code == 403 for s in operation.statuses):
         auth.require_admin()
@@ -56,11 +61,12 @@ def _resource_view(cls: Class) -> Callable[..., Response]:
     handlers = {m: OVERRIDES.get((cls.name, m), GENERIC.get(m)) for m in operations}
 
     def view(**keys: Any) -> Response:
-        _guard(operations[request.method])
-        if request.method != "PUT" and not all(map(resources.valid_identifier, keys.values())):
+        method = _method()
+        _guard(operations[method])
+        if method != "PUT" and not all(map(resources.valid_identifier, keys.values())):
             raise resources.not_found(cls, keys)
-        handler = handlers[request.method]
-        assert handler is not None, f"no handler for {request.method} {cls.name}"
+        handler = handlers[method]
+        assert handler is not None, f"no handler for {method} {cls.name}"
         return handler(cls, keys)
 
     view.__name__ = f"{cls.name}_resource"
@@ -80,7 +86,7 @@ def _collection_view(prop: Prop) -> Callable[..., Response]:
     operations = {op.method: op for op in prop.operations}
 
     def view(**keys: Any) -> Response:
-        _guard(operations[request.method])
+        _guard(operations[_method()])
         if owner is not None and not store(owner.name).exists(resources.connection(), keys):
             raise resources.not_found(owner, keys)
         if request.method == "POST":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, current_app
 
 from app import jsonld
 from app.errors import ApiError
@@ -36,11 +36,17 @@ def context(name: str) -> Response:
         raise ApiError(
             404, f"There is no context {name}.jsonld; classes: {', '.join(dlcs.BY_NAME)}."
         )
-    return jsonld.raw_response(jsonld.context_bytes(name, jsonld.base_url()))
+    return jsonld.context_response(jsonld.context_bytes(name, jsonld.base_url()))
+
+
+def console_script() -> Response:
+    """Return the console's script."""
+    return current_app.send_static_file("console.js")
 
 
 def register(bp: Blueprint) -> None:
     """Add the discovery routes to the API blueprint."""
+    bp.add_url_rule("/console.js", view_func=console_script, methods=["GET"])
     bp.add_url_rule("/", view_func=entry_point, methods=["GET"])
     bp.add_url_rule(VOCAB_PATH, view_func=documentation, methods=["GET"])
     bp.add_url_rule("/contexts/<name>.jsonld", view_func=context, methods=["GET"])
