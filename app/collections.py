@@ -234,6 +234,7 @@ def collection_document(
         "@context": jsonld.class_context_url(member),
         "@id": _url(path_url, identity),
         "@type": "Collection",
+        "memberAssertion": {"property": "rdf:type", "object": member.name},
         "totalItems": total,
         "member": [node(member, row) for row in rows],
         "view": view,

@@ -158,3 +158,36 @@ def test_preflight_is_answered(anon):
     assert r.status_code == 200
     assert "PUT" in r.headers["Access-Control-Allow-Methods"]
     assert "Authorization" in r.headers["Access-Control-Allow-Headers"]
+
+
+def test_documentation_keeps_the_older_spellings(anon):
+    doc = anon.get("/vocab").get_json()
+    image = next(c for c in doc["supportedClass"] if c["@id"] == "vocab:Image")
+    props = {p["title"]: p for p in image["supportedProperty"]}
+    assert props["width"]["readonly"] is True and props["width"]["writeonly"] is False
+    assert props["initialOrigin"]["writeonly"] is True
+    put = next(op for op in image["supportedOperation"] if op["method"] == "PUT")
+    codes = {s["code"] for s in put["statusCodes"]}
+    assert codes == {s["statusCode"] for s in put["possibleStatus"]}
+
+
+def test_collection_links_say_what_their_members_are(anon):
+    doc = anon.get("/vocab").get_json()
+    space = next(c for c in doc["supportedClass"] if c["@id"] == "vocab:Space")
+    images = next(p for p in space["supportedProperty"] if p["title"] == "images")["property"]
+    assert images["memberAssertion"] == {"property": "rdf:type", "object": "vocab:Image"}
+    restriction = images["range"][1]["equivalentClass"]
+    assert restriction == {"onProperty": "hydra:member", "allValuesFrom": "vocab:Image"}
+    expanded = anon.ld.expand(doc)[0]
+    assert expanded  # the extras expand cleanly
+
+
+def test_collections_assert_the_type_of_their_members(alice):
+    doc = alice.get(f"/customers/{alice.customer}/spaces").get_json()
+    graph = alice.ld.graph(doc)
+    from rdflib import RDF, URIRef
+
+    hydra = "http://www.w3.org/ns/hydra/core#"
+    assertion = graph.value(URIRef(doc["@id"]), URIRef(hydra + "memberAssertion"))
+    assert graph.value(assertion, URIRef(hydra + "property")) == RDF.type
+    assert graph.value(assertion, URIRef(hydra + "object")) == URIRef(f"{BASE}/vocab#Space")

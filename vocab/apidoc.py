@@ -50,6 +50,18 @@ DOC_TERMS: dict[str, Any] = {
     "returns": {"@id": "hydra:returns", "@type": "@id"},
     "possibleStatus": "hydra:possibleStatus",
     "statusCode": "hydra:statusCode",
+    # The older spellings that HydraConsole and other early clients read.
+    "readonly": "hydra:readonly",
+    "writeonly": "hydra:writeonly",
+    "statusCodes": "hydra:statusCodes",
+    "StatusCodeDescription": "hydra:StatusCodeDescription",
+    "code": "hydra:code",
+    # What the members of a linked collection are, both ways clients look for it.
+    "memberAssertion": "hydra:memberAssertion",
+    "object": {"@id": "hydra:object", "@type": "@id"},
+    "equivalentClass": "owl:equivalentClass",
+    "onProperty": {"@id": "owl:onProperty", "@type": "@id"},
+    "allValuesFrom": {"@id": "owl:allValuesFrom", "@type": "@id"},
 }
 
 
@@ -65,6 +77,10 @@ def _operation(op: Operation) -> dict[str, Any]:
             for s in op.statuses
         ],
     }
+    node["statusCodes"] = [
+        {"@type": "StatusCodeDescription", "code": s.code, "description": s.description}
+        for s in op.statuses
+    ]
     if op.expects:
         node["expects"] = op.expects
     return node
@@ -79,6 +95,13 @@ def _property(cls: Class, prop: Prop) -> dict[str, Any]:
         "domain": class_iri(cls),
         "range": range_iri(prop),
     }
+    if prop.is_collection and prop.member:
+        member = class_iri(dlcs.get(prop.member))
+        node["range"] = [
+            "hydra:Collection",
+            {"equivalentClass": {"onProperty": "hydra:member", "allValuesFrom": member}},
+        ]
+        node["memberAssertion"] = {"property": "rdf:type", "object": member}
     if prop.operations:
         node["supportedOperation"] = [_operation(op) for op in prop.operations]
     return node
@@ -94,6 +117,8 @@ def _supported_property(cls: Class, prop: Prop) -> dict[str, Any]:
         "readable": not prop.writeonly,
         "writable": not prop.readonly,
         "writeable": not prop.readonly,
+        "readonly": prop.readonly,
+        "writeonly": prop.writeonly,
     }
 
 

@@ -35,6 +35,8 @@ HYDRA_TERMS: dict[str, Any] = {
     "variable": "hydra:variable",
     "property": {"@id": "hydra:property", "@type": "@vocab"},
     "required": "hydra:required",
+    "memberAssertion": "hydra:memberAssertion",
+    "object": {"@id": "hydra:object", "@type": "@vocab"},
 }
 
 PREFIXES: dict[str, str] = {

@@ -23,8 +23,10 @@ HYDRA = ClosedNamespace(
         "PartialCollectionView",  # one page of a collection
         "Resource",  # a dereferenceable resource
         "Status",  # a documented HTTP status of an operation
+        "StatusCodeDescription",  # the older name of Status, still read by HydraConsole
         "SupportedProperty",  # a property as a class supports it
         "apiDocumentation",  # the rel of the Link header pointing at /vocab
+        "code",  # the older name of statusCode
         "description",  # a human-readable description
         "entrypoint",  # the documentation's main entry point
         "expects",  # the class an operation expects as its body
@@ -43,10 +45,12 @@ HYDRA = ClosedNamespace(
         "previous",  # the previous page of a view
         "property",  # the property of a SupportedProperty or mapping
         "readable",  # whether clients can read a property
+        "readonly",  # the pre-2014 spelling of "not writable", read by HydraConsole
         "required",  # whether a property or variable must be given
         "returns",  # the class an operation returns
         "search",  # the IriTemplate of a collection's filters
         "statusCode",  # an HTTP status code
+        "statusCodes",  # the older name of possibleStatus
         "supportedClass",  # a class of the documentation
         "supportedOperation",  # an operation of a class or link property
         "supportedProperty",  # a property of a class
@@ -58,6 +62,7 @@ HYDRA = ClosedNamespace(
         "view",  # a page of a collection
         "writable",  # whether clients can write a property
         "writeable",  # the older spelling of writable, still read by some clients
+        "writeonly",  # the pre-2014 spelling of "not readable", read by HydraConsole
     ],
 )
 
