@@ -94,6 +94,11 @@ def context_response(body: bytes) -> Response:
     return _send(body, negotiate((JSONLD, JSON)), 200, None)
 
 
+def json_response(body: bytes) -> Response:
+    """Return a plain JSON document (the OpenAPI description)."""
+    return _send(body, JSON, 200, None)
+
+
 def _send(body: bytes, media_type: str, status: int, headers: dict[str, str] | None) -> Response:
     resp = current_app.response_class(body, status=status, headers=headers)
     resp.mimetype = media_type
@@ -118,6 +123,14 @@ def context_bytes(name: str, base: str) -> bytes:
 def documentation_bytes(base: str) -> bytes:
     """Return the serialised ApiDocumentation served from ``base``."""
     return dumps(api_documentation(base))
+
+
+@lru_cache(maxsize=16)
+def openapi_bytes(base: str) -> bytes:
+    """Return the serialised OpenAPI description served from ``base``."""
+    from vocab.openapi import openapi
+
+    return dumps(openapi(base))
 
 
 def documentation_url(base: str) -> str:

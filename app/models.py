@@ -37,6 +37,9 @@ metadata = MetaData(
     }
 )
 
+# The largest number a key or integer column holds (a BIGINT).
+MAX_INTEGER = 2**63 - 1
+
 TABLE_NAMES: dict[str, str] = {
     "Customer": "customers",
     "Space": "spaces",

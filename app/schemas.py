@@ -15,6 +15,7 @@ from typing import Any
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, post_dump, validate
 
 from app import links
+from app.models import MAX_INTEGER
 from vocab import dlcs
 from vocab.model import Class, Prop
 
@@ -27,7 +28,7 @@ class StrictInteger(fields.Integer):
     def _validated(self, value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.make_error("invalid")
-        if not -(2**63) <= value < 2**63:  # what a BIGINT column holds
+        if not -MAX_INTEGER - 1 <= value <= MAX_INTEGER:  # what a BIGINT column holds
             raise self.make_error("large")
         return value
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.conftest import basic
@@ -23,11 +25,7 @@ def customer_urls(app, alice) -> list[tuple[str, str]]:
     for rule in app.url_map.iter_rules():
         if "customer" not in rule.arguments:
             continue
-        url = rule.rule
-        for name in rule.arguments:
-            url = url.replace(f"<int:{name}>", str(values[name])).replace(
-                f"<string:{name}>", str(values[name])
-            )
+        url = re.sub(r"<(?:[^:>]+:)?(\w+)>", lambda m: str(values[m.group(1)]), rule.rule)
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             found.append((method, url))
     return found

@@ -536,7 +536,7 @@ CUSTOMER = Class(
             "/customers/{customer}/spaces",
             "The spaces of this customer",
             _list("Space", "Retrieve the spaces of the customer"),
-            _post("Space", "Create a Space with the next free number"),
+            _post("Space", "Create a Space with the next free number", CONFLICT),
         ),
         _collection(
             "allImages",
@@ -571,7 +571,7 @@ CUSTOMER = Class(
     ),
     operations=(
         _get("Customer", "Retrieve a Customer"),
-        _patch("Customer", "Update the supplied fields of the Customer", FORBIDDEN),
+        _patch("Customer", "Update the supplied fields of the Customer", FORBIDDEN, CONFLICT),
         _delete("Delete the Customer", NO_CONTENT, FORBIDDEN, CONFLICT),
     ),
 )
@@ -588,7 +588,7 @@ ENTRY_POINT = Class(
             "/customers",
             "The customers the caller may see",
             _list("Customer", "Retrieve the customers"),
-            _post("Customer", "Create a Customer (admin keys only)", FORBIDDEN),
+            _post("Customer", "Create a Customer (admin keys only)", FORBIDDEN, CONFLICT),
         ),
         _collection(
             "imageOptimisationPolicies",

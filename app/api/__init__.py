@@ -21,11 +21,13 @@ from app.api import (
     ingest,
 )
 from app.collections import listing
+from app.models import MAX_INTEGER
 from app.store import store
 from vocab import dlcs
 from vocab.model import Class, Operation, Prop
 
-_CONVERTERS = {"xsd:nonNegativeInteger": "int", "xsd:string": "string"}
+# Numbers in paths stop at what a BIGINT key holds: a larger one names nothing (404).
+_CONVERTERS = {"xsd:nonNegativeInteger": f"int(max={MAX_INTEGER})", "xsd:string": "string"}
 
 
 def flask_rule(path: str) -> str:

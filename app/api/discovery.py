@@ -39,6 +39,11 @@ def context(name: str) -> Response:
     return jsonld.context_response(jsonld.context_bytes(name, jsonld.base_url()))
 
 
+def openapi_description() -> Response:
+    """Return the OpenAPI 3 description, generated from the vocabulary."""
+    return jsonld.json_response(jsonld.openapi_bytes(jsonld.base_url()))
+
+
 def console_script() -> Response:
     """Return the console's script."""
     return current_app.send_static_file("console.js")
@@ -47,6 +52,7 @@ def console_script() -> Response:
 def register(bp: Blueprint) -> None:
     """Add the discovery routes to the API blueprint."""
     bp.add_url_rule("/console.js", view_func=console_script, methods=["GET"])
+    bp.add_url_rule("/openapi.json", view_func=openapi_description, methods=["GET"])
     bp.add_url_rule("/", view_func=entry_point, methods=["GET"])
     bp.add_url_rule(VOCAB_PATH, view_func=documentation, methods=["GET"])
     bp.add_url_rule("/contexts/<name>.jsonld", view_func=context, methods=["GET"])

@@ -20,7 +20,7 @@ from app.errors import ApiError, bad_request
 from app.ingest import service
 from app.ingest.derivatives import remove_thumbnails
 from app.ingest.queue import Job, settings_of
-from app.models import TABLES
+from app.models import MAX_INTEGER, TABLES
 from app.store import now, store
 from vocab import dlcs
 from vocab.model import Class
@@ -167,7 +167,7 @@ def _member_faults(
     faults = []
     if not isinstance(image, str) or not image or not resources.valid_identifier(image):
         faults.append((f"{where}.id", "must be the image's id, a string of printable characters"))
-    if isinstance(space, bool) or not isinstance(space, int) or space < 0:
+    if isinstance(space, bool) or not isinstance(space, int) or not 0 <= space <= MAX_INTEGER:
         faults.append((f"{where}.space", "must be the number of one of your spaces"))
     elif not store("Space").exists(conn, {"customer": customer, "space": space}):
         faults.append((f"{where}.space", f"there is no space {space}"))
