@@ -1,11 +1,13 @@
 # The two commands of the README: `make run` serves the API on the embedded SQLite
-# default; `make test` runs the tests (set TEST_DATABASE_URL to run them on PostgreSQL).
+# default; `make test` sets up everything the tests use and runs them (set
+# TEST_DATABASE_URL to run them on PostgreSQL).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+CLIENTS := clients/node_modules/.installed
 
-.PHONY: run test lint format clean
+.PHONY: run test lint clean browser bench
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,10 +15,24 @@ $(STAMP): setup.cfg pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# The real Hydra clients the tests run (Alcaeus, api-doc-parser, hydra-validator).
+$(CLIENTS): clients/package.json clients/package-lock.json
+	@if command -v npm >/dev/null; then \
+	  cd clients && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed; \
+	else echo "npm is not installed: the client tests will be skipped"; fi
+
+# Headless Chromium for the console test, from Debian's packages.
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	  else echo "chromium is not installed: the console test will be skipped"; fi; \
+	fi
+
 run: $(STAMP)
 	$(BIN)/dlcs run --host $${HOST:-127.0.0.1} --port $${PORT:-5000}
 
-test: $(STAMP)
+test: $(STAMP) $(CLIENTS) browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest $(PYTEST_ARGS)
@@ -26,4 +42,4 @@ lint: $(STAMP)
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) instance *.egg-info
+	rm -rf $(VENV) instance *.egg-info clients/node_modules

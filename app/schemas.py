@@ -17,7 +17,7 @@ from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, post_du
 from app import links
 from app.models import MAX_INTEGER
 from vocab import dlcs
-from vocab.model import Class, Prop
+from vocab.model import Class, Prop, path_variables
 
 
 class StrictInteger(fields.Integer):
@@ -82,6 +82,9 @@ class Link(fields.Field):
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
         if self.derived:
+            known = obj.keys() if isinstance(obj, dict) else ()
+            if not set(path_variables(self.path)) <= set(known):
+                return None  # e.g. the entry point's own links without a caller
             return links.iri(self.path, obj)
         if value is None or value == "":
             return None

@@ -583,6 +583,28 @@ ENTRY_POINT = Class(
     path="/",
     properties=(
         _collection(
+            "images",
+            "Image",
+            "/customers/{customer}/allImages",
+            "The images of the caller's customer (only when the request carries an API key)",
+            _list("Image", "Retrieve the images of every space of the caller's customer"),
+        ),
+        _collection(
+            "spaces",
+            "Space",
+            "/customers/{customer}/spaces",
+            "The spaces of the caller's customer (only when the request carries an API key)",
+            _list("Space", "Retrieve the spaces of the caller's customer"),
+            _post("Space", "Create a Space with the next free number", CONFLICT),
+        ),
+        _collection(
+            "roles",
+            "Role",
+            "/customers/{customer}/roles",
+            "The roles of the caller's customer (only when the request carries an API key)",
+            _list("Role", "Retrieve the roles of the caller's customer"),
+        ),
+        _collection(
             "customers",
             "Customer",
             "/customers",

@@ -113,11 +113,15 @@ def routes() -> Blueprint:
     """Return a blueprint with a rule for every resource and collection of the vocabulary."""
     bp = Blueprint("api", __name__)
     discovery.register(bp)
-    for cls in dlcs.CLASSES:
+    routed: set[str | None] = set()
+    for cls in sorted(dlcs.CLASSES, key=lambda c: c.name == "EntryPoint"):
         if cls.path and cls.path != "/" and cls.operations:
             methods = [op.method for op in cls.operations]
             bp.add_url_rule(flask_rule(cls.path), view_func=_resource_view(cls), methods=methods)
         for prop in cls.collections:
+            if prop.path in routed:
+                continue  # the entry point's links to the caller's own collections
+            routed.add(prop.path)
             methods = [op.method for op in prop.operations]
             bp.add_url_rule(
                 flask_rule(prop.path or ""), view_func=_collection_view(prop), methods=methods

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app
 
 from app import jsonld
+from app.auth import caller
 from app.errors import ApiError
 from app.resources import dump
 from vocab import dlcs
@@ -16,11 +17,13 @@ ENTRY_POINT = dlcs.get("EntryPoint")
 def entry_point() -> Response:
     """Return the entry point, with links to the top-level collections."""
     base = jsonld.base_url()
+    found = caller()
+    mine = {"customer": found.customer} if found is not None else {}
     doc = {
         "@context": jsonld.class_context_url(ENTRY_POINT),
         "@id": f"{base}/",
         "@type": ENTRY_POINT.name,
-        **dump(ENTRY_POINT, {}),
+        **dump(ENTRY_POINT, mine),
     }
     return jsonld.response(doc)
 

@@ -1,0 +1,109 @@
+"""The built-in console in a real browser: headless Chromium driven by Selenium."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+
+import pytest
+from werkzeug.serving import make_server
+
+from tests.conftest import basic, make_customer
+
+CHROMIUM = shutil.which("chromium")
+DRIVER = shutil.which("chromedriver")
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM and DRIVER), reason="Debian's chromium and chromium-driver are not installed"
+)
+
+
+@pytest.fixture
+def served(app):
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+@pytest.fixture
+def browser(tmp_path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'chromium'}",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+
+
+def wait_for(driver, predicate, seconds: float = 10):
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    ignored = (NoSuchElementException, StaleElementReferenceException)
+    return WebDriverWait(driver, seconds, ignored_exceptions=ignored).until(predicate)
+
+
+def test_follow_links_and_patch_an_image_in_the_console(app, runner, served, browser):
+    from selenium.webdriver.common.by import By
+
+    app.config["PUBLIC_BASE_URL"] = served  # the IRIs the browser follows
+    made = make_customer(runner, "console")
+    c = made["id"]
+    client = app.test_client()
+    headers = basic(made["key"], made["secret"])
+    client.put(f"/customers/{c}/spaces/1", json={"name": "s"}, headers=headers)
+    client.put(f"/customers/{c}/roles/reg", json={"label": "Registered users"}, headers=headers)
+    role = f"{served}/customers/{c}/roles/reg"
+    client.put(
+        f"/customers/{c}/spaces/1/images/pic",
+        json={"string1": "before", "roles": [role]},
+        headers=headers,
+    )
+
+    browser.get(f"{served}/")
+    browser.find_element(By.NAME, "key").send_keys(made["key"])
+    browser.find_element(By.NAME, "secret").send_keys(made["secret"])
+    browser.find_element(By.CSS_SELECTOR, "#credentials button").click()
+    wait_for(browser, lambda d: made["key"] in d.find_element(By.ID, "who").text)
+
+    image_url = f"{served}/customers/{c}/spaces/1/images/pic"
+    browser.get(image_url)
+    row = browser.find_element(By.CSS_SELECTOR, 'tr[data-property="string1"]')
+    assert "before" in row.text
+
+    browser.find_element(By.CSS_SELECTOR, f'a[href="{role}"]').click()
+    wait_for(browser, lambda d: d.current_url == role)
+    assert "Registered users" in browser.find_element(By.ID, "properties").text
+    browser.back()
+    wait_for(browser, lambda d: d.current_url == image_url)
+
+    form = browser.find_element(By.CSS_SELECTOR, 'form[data-method="PATCH"]')
+    form.find_element(By.NAME, "string1").send_keys("changed in the browser")
+    form.find_element(By.TAG_NAME, "button").click()
+    wait_for(
+        browser,
+        lambda d: (
+            "changed in the browser"
+            in d.find_element(By.CSS_SELECTOR, 'tr[data-property="string1"]').text
+        ),
+    )
+    doc = client.get(f"/customers/{c}/spaces/1/images/pic", headers=headers).get_json()
+    assert doc["string1"] == "changed in the browser"
+    assert doc["roles"][0].endswith("/roles/reg")  # PATCH left the rest alone
