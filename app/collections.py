@@ -7,25 +7,29 @@ is not understood is a 400 naming it, never a 500 and never silently ignored.
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlencode
 
 from flask import Response, request
-from sqlalchemy import ColumnElement, exists
+from sqlalchemy import BigInteger, ColumnElement, DateTime, Integer, exists, func, literal, select
+from sqlalchemy import tuple_ as sql_tuple
 
 from app import jsonld
 from app.db import connection
 from app.errors import bad_request
-from app.models import CHILDREN, column_name
+from app.models import CHILDREN, COUNTED, MAX_INTEGER, column_name
 from app.resources import enrich, node
 from app.store import store
 from vocab import dlcs
 from vocab.model import Class, Prop
 
 PAGING = (dlcs.PAGE, dlcs.PAGE_SIZE)
+AFTER, BEFORE = "after", "before"  # keyset cursors, issued in next and previous links
 MAX_PAGE = 10**9
 _BOOLEAN = Prop(
     "flag", "xsd:boolean", "a yes-or-no filter"
@@ -127,21 +131,85 @@ def _conditions(member: Class, wanted: dict[str, list[Any]]) -> list[ColumnEleme
     return conditions
 
 
-def _order(member: Class) -> list[Any]:
-    by, descending = request.args.get(dlcs.ORDER_BY), request.args.get(dlcs.ORDER_BY_DESCENDING)
-    if by is not None and descending is not None:
-        raise bad_request([(dlcs.ORDER_BY, f"give {dlcs.ORDER_BY} or {dlcs.ORDER_BY_DESCENDING}")])
-    name = by if by is not None else descending
-    table = store(member.name).table
-    orderable = [p.name for p in member.properties if p.orderable]
-    if name is not None and name not in orderable:
-        where = dlcs.ORDER_BY if by is not None else dlcs.ORDER_BY_DESCENDING
-        choices = ", ".join(orderable) or "nothing"
-        raise bad_request([(where, f"{member.name} collections can be ordered by {choices}")])
-    names = [name] if name else list(member.default_order)
-    columns = [table.c[column_name(member, member.prop(n))] for n in names]
-    columns += [table.c[k] for k in store(member.name).keys]
-    return [c.desc() for c in columns] if descending is not None else columns
+class Ordering:
+    """The order of a collection's rows, and keyset cursors for paging through it."""
+
+    def __init__(self, member: Class, scope: Mapping[str, Any]) -> None:
+        by = request.args.get(dlcs.ORDER_BY)
+        descending = request.args.get(dlcs.ORDER_BY_DESCENDING)
+        if by is not None and descending is not None:
+            raise bad_request(
+                [(dlcs.ORDER_BY, f"give {dlcs.ORDER_BY} or {dlcs.ORDER_BY_DESCENDING}")]
+            )
+        name = by if by is not None else descending
+        orderable = [p.name for p in member.properties if p.orderable]
+        if name is not None and name not in orderable:
+            where = dlcs.ORDER_BY if by is not None else dlcs.ORDER_BY_DESCENDING
+            choices = ", ".join(orderable) or "nothing"
+            raise bad_request([(where, f"{member.name} collections can be ordered by {choices}")])
+        table = store(member.name).table
+        names = [name] if name else list(member.default_order)
+        names = [column_name(member, member.prop(n)) for n in names]
+        # The key breaks ties; key columns the scope fixes add nothing to the order.
+        names += [k for k in store(member.name).keys if k not in scope]
+        self.names = list(dict.fromkeys(names))
+        self.columns = [table.c[n] for n in self.names]
+        # NULLs sort differently on each database: order a nullable column by a stand-in.
+        self.expressions = [
+            func.coalesce(c, literal(_lowest(c), type_=c.type)) if c.nullable else c
+            for c in self.columns
+        ]
+        self.descending = descending is not None
+
+    def order_by(self, *, reverse: bool = False) -> list[Any]:
+        """Return the ORDER BY clauses (``reverse`` for reading a page from its end)."""
+        down = self.descending != reverse
+        return [e.desc() if down else e.asc() for e in self.expressions]
+
+    def token(self, row: Mapping[str, Any]) -> str:
+        """Return the cursor of a row: where the next (or previous) page starts."""
+        values = [
+            row[n] if row[n] is not None else _lowest(c)
+            for n, c in zip(self.names, self.columns, strict=True)
+        ]
+        text = json.dumps([v.isoformat() if hasattr(v, "isoformat") else v for v in values])
+        return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+    def beyond(self, token: str, param: str, *, backwards: bool) -> ColumnElement[bool]:
+        """Return the condition of the rows after (or before) a cursor."""
+        try:
+            text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+            raw = json.loads(text)
+            assert isinstance(raw, list) and len(raw) == len(self.columns)
+            values = [_typed(c, v) for c, v in zip(self.columns, raw, strict=True)]
+        except Exception as exc:
+            raise bad_request([(param, "is not a cursor this collection issued")]) from exc
+        row = sql_tuple(*self.expressions)
+        mark = sql_tuple(
+            *(literal(v, type_=c.type) for c, v in zip(self.columns, values, strict=True))
+        )
+        return row < mark if self.descending != backwards else row > mark
+
+
+def _lowest(column: Any) -> Any:
+    if isinstance(column.type, DateTime):
+        return dt.datetime(1, 1, 1, tzinfo=dt.UTC)
+    if isinstance(column.type, (Integer, BigInteger)):
+        return -(2**62)
+    return ""
+
+
+def _typed(column: Any, value: Any) -> Any:
+    if isinstance(column.type, DateTime):
+        moment = dt.datetime.fromisoformat(value)
+        return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    if isinstance(column.type, (Integer, BigInteger)):
+        if isinstance(value, bool) or not isinstance(value, int) or abs(value) > MAX_INTEGER:
+            raise ValueError(value)
+        return value
+    if not isinstance(value, str):
+        raise ValueError(value)
+    return value
 
 
 def _url(path_url: str, params: Iterable[tuple[str, Any]]) -> str:
@@ -189,32 +257,83 @@ def search_template(member: Class, path_url: str) -> dict[str, Any]:
     }
 
 
-def listing(member: Class, where: Iterable[ColumnElement[bool]] = ()) -> Response:
-    """Answer a GET of a collection of ``member`` resources meeting ``where``."""
+def _count(member: Class, scope: Mapping[str, Any], conditions: list[Any], plain: bool) -> int:
+    """Count a collection: from the kept counter when it is a whole space or customer."""
+    conn = connection()
+    if plain and member.name in COUNTED:
+        parent_name, column = COUNTED[member.name]
+        parent = store(parent_name)
+        if set(scope) <= set(parent.keys):
+            counter = parent.table.c[column]
+            query = select(func.coalesce(func.sum(counter), 0)).where(
+                *(parent.table.c[k] == v for k, v in scope.items())
+            )
+            return int(conn.execute(query).scalar_one())
+    return store(member.name).count(conn, conditions)
+
+
+def listing(
+    member: Class, scope: Mapping[str, Any], extra: Iterable[ColumnElement[bool]] = ()
+) -> Response:
+    """Answer a GET of a collection of ``member`` resources whose columns match ``scope``.
+
+    ``page`` alone is read with an OFFSET from whichever end of the collection is nearer;
+    the ``next`` and ``previous`` links carry keyset cursors (``after``, ``before``), so
+    following them costs the same on page 10,000 as on page 1.
+    """
     page = _positive(dlcs.PAGE, 1, MAX_PAGE)
     size = _positive(dlcs.PAGE_SIZE, dlcs.DEFAULT_PAGE_SIZE, dlcs.MAX_PAGE_SIZE)
-    conditions = [*where, *_conditions(member, _requested_filters(member))]
-    order = _order(member)
-    conn = connection()
     target = store(member.name)
-    total = target.count(conn, conditions)
-    query = target.select().where(*conditions).order_by(*order)
-    rows = enrich(conn, member, target.fetch(conn, query.limit(size).offset((page - 1) * size)))
-    return jsonld.response(collection_document(member, rows, total, page, size))
+    extra = list(extra)
+    filters = _conditions(member, _requested_filters(member))
+    conditions = [*(target.table.c[k] == v for k, v in scope.items()), *extra, *filters]
+    ordering = Ordering(member, scope)
+    after, before = request.args.get(AFTER), request.args.get(BEFORE)
+    if after is not None and before is not None:
+        raise bad_request([(AFTER, f"give {AFTER} or {BEFORE}, not both")])
+    total = _count(member, scope, conditions, plain=not (extra or filters))
+    last = max(1, math.ceil(total / size))
+    query = target.select().where(*conditions)
+    reverse = False
+    if after is not None:
+        query = query.where(ordering.beyond(after, AFTER, backwards=False))
+        query = query.order_by(*ordering.order_by()).limit(size)
+    elif before is not None:
+        query = query.where(ordering.beyond(before, BEFORE, backwards=True))
+        query = query.order_by(*ordering.order_by(reverse=True)).limit(size)
+        reverse = True
+    elif page > last / 2 and page <= last:
+        # Nearer the end: read backwards, so the OFFSET stays small.
+        remaining = total - (page - 1) * size
+        query = query.order_by(*ordering.order_by(reverse=True))
+        query = query.limit(min(size, remaining)).offset(max(0, total - page * size))
+        reverse = True
+    else:
+        query = query.order_by(*ordering.order_by()).limit(size).offset((page - 1) * size)
+    rows = target.fetch(connection(), query)
+    if reverse:
+        rows.reverse()
+    rows = enrich(connection(), member, rows)
+    return jsonld.response(collection_document(member, rows, total, page, size, ordering))
 
 
 def collection_document(
-    member: Class, rows: list[dict[str, Any]], total: int, page: int, size: int
+    member: Class,
+    rows: list[dict[str, Any]],
+    total: int,
+    page: int,
+    size: int,
+    ordering: Ordering,
 ) -> dict[str, Any]:
     """Return the JSON-LD of one page of a collection."""
     path_url = jsonld.base_url() + request.path
     args = list(request.args.items(multi=True))
-    kept = [(k, v) for k, v in args if k != dlcs.PAGE]
+    kept = [(k, v) for k, v in args if k not in (dlcs.PAGE, AFTER, BEFORE)]
     identity = [(k, v) for k, v in kept if k not in (dlcs.PAGE_SIZE, *ORDERING)]
     last = max(1, math.ceil(total / size))
 
-    def page_url(number: int) -> str:
-        return _url(path_url, [*kept, (dlcs.PAGE, number)])
+    def page_url(number: int, *cursor: tuple[str, str]) -> str:
+        return _url(path_url, [*kept, (dlcs.PAGE, number), *cursor])
 
     if dlcs.PAGE in request.args:
         view_id = f"{path_url}?{request.query_string.decode()}"
@@ -227,9 +346,12 @@ def collection_document(
         "last": page_url(last),
     }
     if page > 1:
-        view["previous"] = page_url(min(page - 1, last))
-    if page < last:
-        view["next"] = page_url(page + 1)
+        if rows and page <= last:
+            view["previous"] = page_url(page - 1, (BEFORE, ordering.token(rows[0])))
+        else:
+            view["previous"] = page_url(min(page - 1, last))
+    if page < last and rows:
+        view["next"] = page_url(page + 1, (AFTER, ordering.token(rows[-1])))
     return {
         "@context": jsonld.class_context_url(member),
         "@id": _url(path_url, identity),

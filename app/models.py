@@ -59,7 +59,13 @@ EXTRA_COLUMNS: dict[str, tuple[Column, ...]] = {
         Column("ingest_generation", BigInteger, nullable=False, server_default="0"),
         Column("media_type", Text, nullable=True),
     ),
+    # How many images the space holds, kept in the transactions that add and remove them,
+    # so that a collection's totalItems never counts a million rows.
+    "Space": (Column("image_count", BigInteger, nullable=False, server_default="0"),),
 }
+
+# Rows whose number is kept in a column of their parent row: (parent class, column).
+COUNTED: dict[str, tuple[str, str]] = {"Image": ("Space", "image_count")}
 
 # Values that identify a resource besides its key.
 UNIQUE: dict[str, tuple[tuple[str, ...], ...]] = {"Customer": (("name",),)}
@@ -67,8 +73,8 @@ UNIQUE: dict[str, tuple[tuple[str, ...], ...]] = {"Customer": (("name",),)}
 # Indexes the collections' default orders and filters use.
 EXTRA_INDEXES: dict[str, tuple[tuple[str, ...], ...]] = {
     "Image": (
-        ("customer", "space", "created"),
-        ("customer", "created"),
+        ("customer", "space", "created", "image"),
+        ("customer", "created", "space", "image"),
         ("customer", "batch"),
         ("customer", "ingesting"),
     ),
@@ -127,7 +133,7 @@ def _build(cls: Class) -> tuple[Table, dict[str, Table]]:
     for prop in cls.stored:
         if prop.multiple or prop.identifier:
             continue
-        nullable = prop.default is None and not prop.required
+        nullable = prop.default is None and not (prop.required or prop.automatic)
         columns.append(Column(prop.name, sql_type(prop.range), nullable=nullable))
     columns.extend(column._copy() for column in EXTRA_COLUMNS.get(cls.name, ()))
     columns.extend(UniqueConstraint(*u) for u in UNIQUE.get(cls.name, ()))

@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, Connection, Select, and_, delete, func, in
 from sqlalchemy import tuple_ as sql_tuple
 from sqlalchemy import update as sql_update
 
-from app.models import CHILDREN, TABLES, key_columns
+from app.models import CHILDREN, COUNTED, TABLES, key_columns
 from vocab import dlcs
 from vocab.model import Class
 
@@ -106,7 +106,20 @@ class Store:
         if any(v is None for v in keys.values()):
             keys = dict(zip(self.keys, result.inserted_primary_key, strict=True))
         self._write_children(conn, keys, values, replace=False)
+        self._count(conn, keys, +1)
         return keys
+
+    def _count(self, conn: Connection, keys: Mapping[str, Any], change: int) -> None:
+        if self.cls.name not in COUNTED:
+            return
+        parent_name, column = COUNTED[self.cls.name]
+        parent = TABLES[parent_name]
+        outer = self.keys[:-1]
+        conn.execute(
+            sql_update(parent)
+            .where(*(parent.c[k] == keys[k] for k in outer))
+            .values({column: parent.c[column] + change})
+        )
 
     def update(self, conn: Connection, keys: Mapping[str, Any], values: Mapping[str, Any]) -> None:
         """Write the given property values of an existing resource."""
@@ -134,7 +147,10 @@ class Store:
         """Delete a resource and its multi-valued properties; return whether it existed."""
         for child in self.children.values():
             conn.execute(delete(child).where(self._child_match(child, keys)))
-        return conn.execute(delete(self.table).where(self.match(keys))).rowcount > 0
+        deleted = conn.execute(delete(self.table).where(self.match(keys))).rowcount > 0
+        if deleted:
+            self._count(conn, keys, -1)
+        return deleted
 
 
 @cache

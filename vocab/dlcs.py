@@ -97,7 +97,14 @@ IMAGE = Class(
     default_order=("created",),
     filters=(Filter("hasError", "error", "Whether the image has an error"),),
     properties=(
-        Prop("created", "xsd:dateTime", "Date the image was added", readonly=True, orderable=True),
+        Prop(
+            "created",
+            "xsd:dateTime",
+            "Date the image was added",
+            readonly=True,
+            orderable=True,
+            automatic=True,
+        ),
         Prop(
             "origin",
             "xsd:string",
@@ -336,7 +343,9 @@ SPACE = Class(
             identifier=True,
         ),
         Prop("name", "xsd:string", "The name of the space", required=True, orderable=True),
-        Prop("created", "xsd:dateTime", "Date the space was created", readonly=True),
+        Prop(
+            "created", "xsd:dateTime", "Date the space was created", readonly=True, automatic=True
+        ),
         Prop(
             "maxUnauthorised",
             "xsd:integer",
@@ -396,7 +405,7 @@ KEY = Class(
             readonly=True,
             transient=True,
         ),
-        Prop("created", "xsd:dateTime", "Date the key was created", readonly=True),
+        Prop("created", "xsd:dateTime", "Date the key was created", readonly=True, automatic=True),
     ),
     operations=(_get("Key", "Retrieve an API key"), _delete("Delete the API key")),
 )
@@ -409,7 +418,13 @@ BATCH = Class(
     path="/customers/{customer}/queue/batches/{batch}",
     default_order=("submitted",),
     properties=(
-        Prop("submitted", "xsd:dateTime", "When the batch was submitted", readonly=True),
+        Prop(
+            "submitted",
+            "xsd:dateTime",
+            "When the batch was submitted",
+            readonly=True,
+            automatic=True,
+        ),
         Prop("count", "xsd:nonNegativeInteger", "How many images the batch holds", readonly=True),
         Prop(
             "completed",
@@ -529,7 +544,13 @@ CUSTOMER = Class(
             "Whether the keys of this customer may act on every customer",
             default=False,
         ),
-        Prop("created", "xsd:dateTime", "Date the customer was created", readonly=True),
+        Prop(
+            "created",
+            "xsd:dateTime",
+            "Date the customer was created",
+            readonly=True,
+            automatic=True,
+        ),
         _collection(
             "spaces",
             "Space",

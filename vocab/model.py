@@ -46,6 +46,7 @@ class Prop:
     counters) or shown once (a key's secret).
     ``path`` makes a link derived: its value is the IRI of ``path`` filled from the
     resource's own key (a space's ``images`` collection, a customer's ``queue``).
+    ``automatic`` marks a value the server sets when the resource is created (``created``).
     ``identifier`` marks the property whose value is the last variable of the resource path.
     ``default`` is the value a new resource gets when the property is left out; ``None``
     means no value, and a property without a value is left out of responses.
@@ -66,6 +67,7 @@ class Prop:
     iri: str | None = None
     identifier: bool = False
     transient: bool = False
+    automatic: bool = False
     member: str | None = None
     path: str | None = None
     operations: tuple[Operation, ...] = ()

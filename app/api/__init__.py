@@ -8,7 +8,7 @@ new Customer, Space or Key is numbered) is written out, in :mod:`app.api.creatio
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Flask, Response, request
@@ -93,20 +93,20 @@ def _collection_view(prop: Prop) -> Callable[..., Response]:
             raise resources.not_found(owner, keys)
         if request.method == "POST":
             return creation.POSTS[prop.path or ""](member, keys)
-        return listing(member, _scope(member, keys))
+        return listing(member, keys, _restriction(member))
 
     view.__name__ = f"{prop.name}_collection_{len(prop.path or '')}"
     return view
 
 
-def _scope(member: Class, keys: Mapping[str, Any]) -> list[Any]:
-    table = store(member.name).table
-    conditions = [table.c[name] == value for name, value in keys.items()]
-    if member.name == "Customer":
-        caller = auth.require_caller()
-        if not caller.admin:
-            conditions.append(table.c.customer == caller.customer)
-    return conditions
+def _restriction(member: Class) -> list[Any]:
+    """Return what limits a collection beyond its path: the customers a caller may see."""
+    if member.name != "Customer":
+        return []
+    caller = auth.require_caller()
+    if caller.admin:
+        return []
+    return [store(member.name).table.c.customer == caller.customer]
 
 
 def routes() -> Blueprint:
