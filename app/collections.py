@@ -172,8 +172,7 @@ class Ordering:
             row[n] if row[n] is not None else _lowest(c)
             for n, c in zip(self.names, self.columns, strict=True)
         ]
-        text = json.dumps([v.isoformat() if hasattr(v, "isoformat") else v for v in values])
-        return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+        return encode_cursor(values)
 
     def beyond(self, token: str, param: str, *, backwards: bool) -> ColumnElement[bool]:
         """Return the condition of the rows after (or before) a cursor."""
@@ -189,6 +188,12 @@ class Ordering:
             *(literal(v, type_=c.type) for c, v in zip(self.columns, values, strict=True))
         )
         return row < mark if self.descending != backwards else row > mark
+
+
+def encode_cursor(values: Iterable[Any]) -> str:
+    """Return the opaque cursor of a row's order values."""
+    text = json.dumps([v.isoformat() if hasattr(v, "isoformat") else v for v in values])
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
 def _lowest(column: Any) -> Any:

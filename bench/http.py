@@ -1,0 +1,337 @@
+"""HTTP throughput of the real server against a bare Flask app, side by side in one run.
+
+Seeds a database (SQLite and/or PostgreSQL) with a space of 10,000 images and one of
+1,000,000, starts the server with gunicorn exactly as the Procfile does, starts the bare app
+(bench/bare.py) with the same settings, and drives both with wrk from a second process,
+alternating between them path by path. Prints requests per second, p50 and p99 latency and
+the ratios the targets are stated in, and writes them to bench/results/. Usage:
+
+    .venv/bin/python -m bench.http [--database sqlite postgresql] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime as dt
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert, select
+
+from bench.ingest import fresh_database
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = Path(__file__).parent / "results"
+PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+PUT_SCRIPT = """
+wrk.method = "PUT"
+wrk.body = '{"string1": "bench", "number1": 7, "tags": ["a", "b"]}'
+wrk.headers["Content-Type"] = "application/ld+json"
+counter = 0
+request = function()
+  counter = counter + 1
+  local path = "/customers/%d/spaces/1/images/i%07d"
+  return wrk.format(nil, string.format(path, CUSTOMER, counter % 1000))
+end
+"""
+
+
+def seed(url: str, small: int, big: int) -> dict[str, Any]:
+    """Fill a fresh database: a customer with a key, 10k images in space 1, 1M in space 2."""
+    from app import create_app
+    from app.collections import encode_cursor
+    from app.db import make_engine, upgrade
+    from app.models import CHILDREN, TABLES
+
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    app = create_app({"DATABASE_URL": url, "AUTO_MIGRATE": False, "EMBEDDED_WORKER": False})
+    made = json.loads(app.test_cli_runner().invoke(args=["customer", "create", "bench"]).output)
+    customer = made["id"]
+    engine = app.extensions["dlcs.engine"]
+    images, spaces, tags = TABLES["Image"], TABLES["Space"], CHILDREN["Image"]["tags"]
+    start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    with engine.begin() as conn:
+        for space, count in ((1, small), (2, big)):
+            conn.execute(
+                insert(spaces).values(
+                    customer=customer,
+                    space=space,
+                    name=f"s{space}",
+                    created=start,
+                    maxUnauthorised=-1,
+                    image_count=count,
+                )
+            )
+            for first in range(0, count, 20_000):
+                rows = [
+                    {
+                        "customer": customer,
+                        "space": space,
+                        "image": f"i{i:07d}",
+                        "created": start + dt.timedelta(milliseconds=i),
+                        "origin": "",
+                        "maxUnauthorised": -1,
+                        "ingesting": False,
+                        "error": "",
+                        "string1": f"s{i}",
+                        "string2": "",
+                        "string3": "",
+                        "number1": i % 1000,
+                        "number2": 0,
+                        "number3": 0,
+                        "duration": 0,
+                        "family": "I",
+                    }
+                    for i in range(first, min(first + 20_000, count))
+                ]
+                conn.execute(insert(images), rows)
+                if space == 1:
+                    children = [
+                        {
+                            "customer": customer,
+                            "space": 1,
+                            "image": r["image"],
+                            "position": p,
+                            "value": v,
+                        }
+                        for r in rows
+                        for p, v in enumerate(("a", "b"))
+                    ]
+                    conn.execute(insert(tags), children)
+        # The cursor a client holds after following `next` 9,999 times in the big space.
+        offset = min(big - 1, 9_999 * 100 - 1)
+        last = conn.execute(
+            select(images.c.created, images.c.image)
+            .where(images.c.customer == customer, images.c.space == 2)
+            .order_by(images.c.created, images.c.image)
+            .offset(offset)
+            .limit(1)
+        ).one()
+
+    deep_page = offset // 100 + 2
+    app.extensions["dlcs.engine"].dispose()
+    token = encode_cursor([last.created, last.image])
+    auth = base64.b64encode(f"{made['key']}:{made['secret']}".encode()).decode()
+    return {"customer": customer, "auth": f"Basic {auth}", "deep": (deep_page, token)}
+
+
+def procfile_command(port: int, app_path: str) -> list[str]:
+    """Return the Procfile's web command for ``port``, serving ``app_path``."""
+    lines = (ROOT / "Procfile").read_text().splitlines()
+    line = next(text for text in lines if text.startswith("web:"))
+    command = line.split(":", 1)[1].strip()
+    command = command.replace("${PORT:-8000}", str(port))
+    command = re.sub(
+        r"\$\{WEB_CONCURRENCY:-(\d+)\}", os.environ.get("WEB_CONCURRENCY", r"\1"), command
+    )
+    command = command.replace("--access-logfile -", "").replace("wsgi:app", app_path)
+    parts = shlex.split(command)
+    parts[0] = str(Path(sys.executable).parent / parts[0])
+    return parts
+
+
+def start(port: int, app_path: str, env: dict[str, str]) -> subprocess.Popen:
+    """Start gunicorn and wait until it answers."""
+    process = subprocess.Popen(
+        procfile_command(port, app_path),
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).read()
+            return process
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"{app_path} did not start on port {port}")
+
+
+def rss_megabytes(master: subprocess.Popen) -> list[float]:
+    """Return the resident memory of each gunicorn worker of ``master``."""
+    children = Path(f"/proc/{master.pid}/task/{master.pid}/children").read_text().split()
+    sizes = []
+    for pid in children:
+        status = Path(f"/proc/{pid}/status").read_text()
+        kilobytes = int(re.search(r"VmRSS:\s+(\d+)", status).group(1))
+        sizes.append(round(kilobytes / 1024, 1))
+    return sizes
+
+
+UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def wrk(url: str, seconds: float, headers: dict[str, str], script: str | None) -> dict[str, Any]:
+    """Run wrk; return requests per second, p50 and p99 in milliseconds, and failures."""
+    command = ["wrk", "-t2", "-c16", f"-d{seconds}s", "--latency"]
+    for name, value in headers.items():
+        command += ["-H", f"{name}: {value}"]
+    if script:
+        command += ["-s", script]
+    out = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    latency = {
+        m.group(1): float(m.group(2)) * UNITS[m.group(3)]
+        for m in re.finditer(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+    }
+    failed = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: .*", out)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50_ms": round(latency.get("50", 0.0), 3),
+        "p99_ms": round(latency.get("99", 0.0), 3),
+        "failed": int(failed.group(1)) if failed else 0,
+        "socket_errors": errors.group(0) if errors else None,
+    }
+
+
+def run(database: str, quick: bool) -> dict[str, Any]:
+    """Benchmark one database; return the report."""
+    small, big = (1_000, 20_000) if quick else (10_000, 1_000_000)
+    seconds = 1 if quick else 8
+    rounds = 1 if quick else 2
+    folder = Path(tempfile.mkdtemp(prefix="dlcs-http-"))
+    url, drop = fresh_database(PG_SERVER if database == "postgresql" else None, folder)
+    try:
+        started = time.monotonic()
+        data = seed(url, small, big)
+        seeded = round(time.monotonic() - started, 1)
+        c = data["customer"]
+        deep_page, token = data["deep"]
+        script = folder / "put.lua"
+        script.write_text(f"CUSTOMER = {c}\n" + PUT_SCRIPT)
+        auth = {"Authorization": data["auth"]}
+        paths = {
+            "GET image": (f"/customers/{c}/spaces/1/images/i0000042", auth, None),
+            "GET collection page of 100": (
+                f"/customers/{c}/spaces/1/images?pageSize=100",
+                auth,
+                None,
+            ),
+            "GET page 1, 10k-image space": (f"/customers/{c}/spaces/1/images", auth, None),
+            f"GET page {deep_page}, {big:,}-image space (next link)": (
+                f"/customers/{c}/spaces/2/images?page={deep_page}&after={token}",
+                auth,
+                None,
+            ),
+            f"GET page {deep_page}, {big:,}-image space (page only)": (
+                f"/customers/{c}/spaces/2/images?page={deep_page}",
+                auth,
+                None,
+            ),
+            "PUT image (no origin)": (
+                f"/customers/{c}/spaces/1/images/i0000001",
+                auth,
+                str(script),
+            ),
+            "GET image as Turtle": (
+                f"/customers/{c}/spaces/1/images/i0000042",
+                {**auth, "Accept": "text/turtle"},
+                None,
+            ),
+            "GET API documentation": ("/vocab", {}, None),
+        }
+        env = {"DATABASE_URL": url, "DLCS_EMBEDDED_WORKER": "false", "DLCS_AUTO_MIGRATE": "false"}
+        ours = start(18081, "wsgi:app", env)
+        bare = start(18082, "bench.bare:app", {})
+        results: dict[str, Any] = {}
+        try:
+            for name, (path, headers, lua) in paths.items():
+                best: dict[str, dict[str, Any]] = {}
+                for _ in range(rounds):
+                    for label, port in (("bare", 18082), ("server", 18081)):
+                        measured = wrk(f"http://127.0.0.1:{port}{path}", seconds, headers, lua)
+                        if label not in best or measured["rps"] > best[label]["rps"]:
+                            best[label] = measured
+                results[name] = {
+                    **best["server"],
+                    "bare_rps": best["bare"]["rps"],
+                    "ratio_to_bare": round(best["server"]["rps"] / best["bare"]["rps"], 3),
+                }
+            memory = rss_megabytes(ours)
+        finally:
+            for process in (ours, bare):
+                process.terminate()
+                process.wait(timeout=30)
+        image = results["GET image"]["rps"]
+        deep = results[f"GET page {deep_page}, {big:,}-image space (next link)"]["rps"]
+        page1 = results["GET page 1, 10k-image space"]["rps"]
+        targets = {
+            "GET image / bare >= 0.60": results["GET image"]["ratio_to_bare"],
+            "PUT / bare >= 0.30": results["PUT image (no origin)"]["ratio_to_bare"],
+            "collection page of 100 / GET image >= 0.10": round(
+                results["GET collection page of 100"]["rps"] / image, 3
+            ),
+            "deep page time / page 1 time <= 1.5": round(page1 / deep, 3),
+            "worker RSS MB <= 150": max(memory),
+        }
+        return {
+            "benchmark": "http",
+            "date": dt.date.today().isoformat(),
+            "machine": f"{os.cpu_count()} cores, Python {platform.python_version()}",
+            "database": database,
+            "quick": quick,
+            "seconds_to_seed": seeded,
+            "images": {"space 1": small, "space 2": big},
+            "wrk": f"-t2 -c16 -d{seconds}s, best of {rounds}, alternating with the bare app",
+            "results": results,
+            "worker_rss_mb": memory,
+            "targets": targets,
+        }
+    finally:
+        drop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def show(report: dict[str, Any]) -> None:
+    """Print a report as a table."""
+    print(f"\n{report['database']} ({report['wrk']})")
+    print(f"{'path':58} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'bare':>9} {'ratio':>6}")
+    for name, r in report["results"].items():
+        print(
+            f"{name:58} {r['rps']:9.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} "
+            f"{r['bare_rps']:9.0f} {r['ratio_to_bare']:6.2f}"
+            + (f"  FAILED {r['failed']}" if r["failed"] else "")
+        )
+    print(f"worker RSS (MB): {report['worker_rss_mb']}")
+    for target, value in report["targets"].items():
+        print(f"  {target:48} {value}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument(
+        "--database", nargs="+", default=["sqlite", "postgresql"], choices=["sqlite", "postgresql"]
+    )
+    parser.add_argument("--quick", action="store_true", help="small data, 1 s runs (for CI)")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed (Debian: apt-get install wrk)")
+    RESULTS.mkdir(exist_ok=True)
+    for database in args.database:
+        report = run(database, args.quick)
+        show(report)
+        suffix = "-quick" if args.quick else ""
+        (RESULTS / f"http-{database}{suffix}.json").write_text(json.dumps(report, indent=2) + "\n")
+        if any(r["failed"] for r in report["results"].values()):
+            sys.exit("some requests failed")
+
+
+if __name__ == "__main__":
+    main()
