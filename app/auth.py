@@ -10,10 +10,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 
-from flask import Flask, g, request
-from sqlalchemy import select
+from flask import Flask, current_app, g, request
+from sqlalchemy import bindparam, select
 from werkzeug.datastructures import Authorization
 
 from app.db import connection
@@ -78,21 +80,66 @@ def _console_credentials() -> Authorization | None:
     return Authorization.from_header(f"Basic {token}")
 
 
+_KEYS, _CUSTOMERS = TABLES["Key"], TABLES["Customer"]
+_LOOKUP = (
+    select(_KEYS.c.customer, _KEYS.c.secret_hash, _CUSTOMERS.c.administrator)
+    .join(_CUSTOMERS, _CUSTOMERS.c.customer == _KEYS.c.customer)
+    .where(_KEYS.c.key == bindparam("key"))
+)
+
+
+class KeyCache:
+    """What the database said of recently used keys, for a few seconds.
+
+    A key deleted here is forgotten at once; a key deleted by another process stops working
+    within ``seconds`` (DLCS_AUTH_CACHE_SECONDS; 0 turns the cache off).
+    """
+
+    def __init__(self, seconds: float, size: int = 10_000) -> None:
+        self.seconds, self.size = seconds, size
+        self.entries: dict[str, tuple[float, tuple[int, str, bool] | None]] = {}
+        self.lock = threading.Lock()
+
+    def get(self, key: str) -> tuple[int, str, bool] | None:
+        """Return the customer, secret hash and admin flag of a key, from memory or the database."""
+        now = time.monotonic()
+        entry = self.entries.get(key)
+        if entry is not None and entry[0] > now:
+            return entry[1]
+        row = connection().execute(_LOOKUP, {"key": key}).first()
+        found = (row.customer, row.secret_hash, bool(row.administrator)) if row else None
+        if self.seconds > 0:
+            with self.lock:
+                if len(self.entries) >= self.size:
+                    self.entries.clear()
+                self.entries[key] = (now + self.seconds, found)
+        return found
+
+    def forget(self, key: str) -> None:
+        """Drop a key (deleted, or its customer changed)."""
+        with self.lock:
+            self.entries.pop(key, None)
+
+    def clear(self) -> None:
+        """Drop every key."""
+        with self.lock:
+            self.entries.clear()
+
+
+def key_cache() -> KeyCache:
+    """Return this app's key cache."""
+    return current_app.extensions["dlcs.keys"]
+
+
 def _check(key: str, secret: str) -> Caller | None:
     if not key.isalnum() or not key.isascii() or len(key) > 64:
         return None  # keys are hex tokens: anything else cannot match
-    keys, customers = TABLES["Key"], TABLES["Customer"]
-    query = (
-        select(keys.c.customer, keys.c.secret_hash, customers.c.administrator)
-        .join(customers, customers.c.customer == keys.c.customer)
-        .where(keys.c.key == key)
-    )
-    row = connection().execute(query).first()
+    found = key_cache().get(key)
     # Hash even when the key is unknown, so timing does not tell which keys exist.
     given = hash_secret(secret)
-    if row is None or not hmac.compare_digest(given, row.secret_hash):
+    if found is None or not hmac.compare_digest(given, found[1]):
         return None
-    return Caller(customer=row.customer, admin=bool(row.administrator))
+    return Caller(customer=found[0], admin=found[2])
 
 
 def require_caller() -> Caller:
@@ -129,4 +176,5 @@ def _guard() -> None:
 
 def init_app(app: Flask) -> None:
     """Require a key of the customer in the path for everything under ``/customers/{c}``."""
+    app.extensions["dlcs.keys"] = KeyCache(float(app.config["AUTH_CACHE_SECONDS"]))
     app.before_request(_guard)

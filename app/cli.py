@@ -119,6 +119,7 @@ def key_delete(customer: int, key: str) -> None:
     if not store("Key").delete(connection(), {"customer": customer, "key": key}):
         raise click.ClickException(f"customer {customer} has no key {key}")
     connection().commit()
+    current_app.extensions["dlcs.keys"].forget(key)
     click.echo(f"deleted key {key}")
 
 

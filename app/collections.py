@@ -298,7 +298,7 @@ def listing(
         raise bad_request([(AFTER, f"give {AFTER} or {BEFORE}, not both")])
     total = _count(member, scope, conditions, plain=not (extra or filters))
     last = max(1, math.ceil(total / size))
-    query = target.select().where(*conditions)
+    query = target.select(connection().dialect.name).where(*conditions)
     reverse = False
     if after is not None:
         query = query.where(ordering.beyond(after, AFTER, backwards=False))

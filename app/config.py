@@ -28,6 +28,8 @@ class Config:
         )
         # Origins allowed to read responses from a browser ("*" for any).
         self.CORS_ORIGINS: str = os.environ.get("DLCS_CORS_ORIGINS", "*")
+        # How long a process trusts what the database said of an API key (0: never).
+        self.AUTH_CACHE_SECONDS: float = float(os.environ.get("DLCS_AUTH_CACHE_SECONDS", 10))
         # The largest request body accepted (413 beyond it).
         self.MAX_CONTENT_LENGTH: int = int(os.environ.get("DLCS_MAX_BODY_BYTES", 16 * 2**20))
 

@@ -26,7 +26,8 @@ def database_url(app: Flask) -> str:
 def make_engine(url: str) -> Engine:
     """Create an engine; SQLite gets WAL, foreign keys and write transactions that queue."""
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        # No pre-ping (a round trip per request); stale connections are recycled instead.
+        return create_engine(url, pool_recycle=1800, pool_size=10, max_overflow=20)
     engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
     @event.listens_for(engine, "connect")

@@ -419,6 +419,10 @@ def patch(cls: Class, keys: Mapping[str, Any]) -> Response:
     if loaded:
         try:
             store(cls.name).update(conn, keys, loaded)
+            if cls.name == "Customer":  # administrator may have changed
+                from app.auth import key_cache
+
+                key_cache().clear()
             hook = AFTER_WRITE.get(cls.name)
             follow_up = hook(conn, keys, current, loaded) if hook else None
             conn.commit()
@@ -484,6 +488,10 @@ def delete(cls: Class, keys: Mapping[str, Any]) -> Response:
         raise ApiError(409, f"{cls.name} cannot be deleted: {'; '.join(reasons)}.")
     store(cls.name).delete(conn, keys)
     conn.commit()
+    if cls.name in ("Key", "Customer"):  # a deleted key must stop working here at once
+        from app.auth import key_cache
+
+        key_cache().clear()
     if cls.name in AFTER_DELETE:
         AFTER_DELETE[cls.name](keys)
     operation = next(op for op in cls.operations if op.method == "DELETE")

@@ -8,13 +8,24 @@ property for a whole page of rows (never one query per row).
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Mapping
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Select, and_, delete, func, insert, select
-from sqlalchemy import tuple_ as sql_tuple
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+)
 from sqlalchemy import update as sql_update
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from app.models import CHILDREN, COUNTED, TABLES, key_columns
 from vocab import dlcs
@@ -36,6 +47,7 @@ class Store:
         self.children = CHILDREN[cls.name]
         self.keys = key_columns(cls)
         self.columns = [c.name for c in self.table.columns]
+        self._built: dict[str, dict[str, Any]] = {}
 
     def match(self, keys: Mapping[str, Any]) -> ColumnElement[bool]:
         """Return the condition selecting the row with these key values."""
@@ -48,24 +60,54 @@ class Store:
         self, conn: Connection, keys: Mapping[str, Any], *, lock: bool = False
     ) -> dict[str, Any] | None:
         """Return the resource with these key values, or None (``lock``: for update)."""
-        query = select(self.table).where(self.match(keys))
-        row = conn.execute(query.with_for_update() if lock else query).mappings().first()
-        if row is None:
-            return None
-        values = dict(row)
-        for name, child in self.children.items():
-            query = select(child.c.value).where(self._child_match(child, keys))
-            values[name] = list(conn.execute(query.order_by(child.c.position)).scalars())
-        return values
+        statement = self._statements(conn.dialect.name)["lock" if lock else "get"]
+        row = conn.execute(statement, {k: keys[k] for k in self.keys}).mappings().first()
+        return self._values(row) if row is not None else None
 
     def exists(self, conn: Connection, keys: Mapping[str, Any]) -> bool:
         """Whether a resource with these key values exists."""
-        query = select(self.table.c[self.keys[0]]).where(self.match(keys)).limit(1)
-        return conn.execute(query).first() is not None
+        statement = self._statements(conn.dialect.name)["exists"]
+        return conn.execute(statement, {k: keys[k] for k in self.keys}).first() is not None
 
-    def select(self) -> Select:
-        """Return a SELECT of whole rows, to add conditions, order and limits to."""
-        return select(self.table)
+    def select(self, dialect: str) -> Select:
+        """Return a SELECT of whole resources (multi-valued properties included)."""
+        return self._statements(dialect)["select"]
+
+    def _statements(self, dialect: str) -> dict[str, Any]:
+        # Built once per database kind, with bound parameters: a request only executes them.
+        cached = self._built.get(dialect)
+        if cached is None:
+            columns = [self._aggregate(n, c, dialect) for n, c in self.children.items()]
+            whole = select(self.table, *columns)
+            by_key = [self.table.c[k] == bindparam(k) for k in self.keys]
+            cached = {
+                "select": whole,
+                "get": whole.where(*by_key),
+                "lock": whole.where(*by_key).with_for_update(of=self.table),
+                "exists": select(self.table.c[self.keys[0]]).where(*by_key).limit(1),
+            }
+            self._built[dialect] = cached
+        return cached
+
+    def _aggregate(self, name: str, child: Any, dialect: str) -> Any:
+        """Return a column holding a row's values of a multi-valued property, in order."""
+        link = [child.c[k] == self.table.c[k] for k in self.keys]
+        if dialect == "postgresql":
+            ordered = aggregate_order_by(child.c.value, child.c.position)
+            return select(func.array_agg(ordered)).where(*link).scalar_subquery().label(name)
+        # SQLite: aggregate an ordered subquery into a JSON array.
+        inner = select(child.c.value).where(*link).order_by(child.c.position)
+        values = inner.correlate(self.table).subquery()
+        return select(func.json_group_array(values.c.value)).scalar_subquery().label(name)
+
+    def _values(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        values = dict(row)
+        for name in self.children:
+            found = values.get(name)
+            if isinstance(found, str):
+                found = json.loads(found)
+            values[name] = list(found or ())
+        return values
 
     def count(self, conn: Connection, where: Iterable[ColumnElement[bool]]) -> int:
         """Return how many rows meet every condition."""
@@ -73,25 +115,8 @@ class Store:
         return conn.execute(query).scalar_one()
 
     def fetch(self, conn: Connection, query: Select) -> list[dict[str, Any]]:
-        """Run a SELECT of whole rows and attach their multi-valued properties."""
-        rows = [dict(r) for r in conn.execute(query).mappings()]
-        if not rows or not self.children:
-            return rows
-        by_key = {tuple(r[k] for k in self.keys): r for r in rows}
-        for name, child in self.children.items():
-            for row in rows:
-                row[name] = []
-            key_cols = [child.c[k] for k in self.keys]
-            if len(key_cols) == 1:
-                condition = key_cols[0].in_([k[0] for k in by_key])
-            else:
-                condition = sql_tuple(*key_cols).in_(list(by_key))
-            query_children = (
-                select(*key_cols, child.c.value).where(condition).order_by(child.c.position)
-            )
-            for *key, value in conn.execute(query_children):
-                by_key[tuple(key)][name].append(value)
-        return rows
+        """Run a SELECT built from :meth:`select` and return its resources."""
+        return [self._values(r) for r in conn.execute(query).mappings()]
 
     def insert(self, conn: Connection, values: Mapping[str, Any]) -> dict[str, Any]:
         """Insert a resource; return its key values (a serial key is filled in)."""
