@@ -10,6 +10,7 @@ import json
 from functools import lru_cache
 from typing import Any
 
+import orjson
 from flask import Flask, Response, current_app, g, request
 
 from vocab import CLASSES, api_documentation, context, context_url
@@ -34,7 +35,7 @@ def base_url() -> str:
 
 def dumps(doc: Any) -> bytes:
     """Serialise a document as compact UTF-8 JSON."""
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+    return orjson.dumps(doc)
 
 
 HTML = "text/html"

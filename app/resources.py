@@ -23,7 +23,7 @@ from app.caching import check_write
 from app.db import connection
 from app.errors import ApiError, bad_request
 from app.models import CHILDREN, TABLES
-from app.schemas import lenient_schema, schema
+from app.schemas import dumper, schema
 from app.store import now, store
 from vocab import dlcs
 from vocab.context import class_iri
@@ -111,7 +111,7 @@ def defaults_from(name: str) -> Callable[[Defaults], Defaults]:
 
 def dump(cls: Class, values: Mapping[str, Any]) -> dict[str, Any]:
     """Return the JSON values of a resource's properties."""
-    return lenient_schema(cls.name).dump(values)
+    return dumper(cls.name)(values)
 
 
 def node(cls: Class, values: Mapping[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ IRIs here and are resolved to keys by :mod:`app.links`, which can look at the da
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Mapping
 from functools import cache
 from typing import Any
 
@@ -177,3 +178,61 @@ def schema(name: str, *, partial: bool = False) -> Schema:
 def lenient_schema(name: str) -> Schema:
     """Return a schema instance that ignores unknown keys (to read back stored values)."""
     return schema_class(name)(unknown=EXCLUDE)
+
+
+# -- the fast way out ----------------------------------------------------------------------------
+
+Step = tuple[str, str, Callable[[Any, Mapping[str, Any]], Any]]
+
+
+def _derived(path: str) -> Callable[[Any, Mapping[str, Any]], Any]:
+    names = set(path_variables(path))
+
+    def build(_value: Any, row: Mapping[str, Any]) -> Any:
+        return links.iri(path, row) if names <= row.keys() else None
+
+    return build
+
+
+def _step(cls: Class, prop: Prop) -> Step:
+    attribute = cls.path_variables[-1] if prop.identifier else prop.name
+    convert: Callable[[Any, Mapping[str, Any]], Any]
+    if prop.is_derived:
+        return prop.name, "", _derived(prop.path or "")
+    if prop.link:
+        path = dlcs.get(prop.range).path or ""
+        if prop.multiple:
+            convert = lambda v, row: [links.iri(path, row, x) for x in v]  # noqa: E731
+        else:
+            convert = lambda v, row: links.iri(path, row, v) if v != "" else None  # noqa: E731
+    elif prop.range == "xsd:dateTime":
+        convert = lambda v, _row: format_datetime(v)  # noqa: E731
+    elif prop.multiple:
+        convert = lambda v, _row: list(v)  # noqa: E731
+    else:
+        convert = lambda v, _row: v  # noqa: E731
+    return prop.name, attribute, convert
+
+
+@cache
+def dumper(name: str) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+    """Return a function giving the JSON values of a resource of class ``name``.
+
+    It writes exactly what the marshmallow schema dumps (a test holds them together), but
+    as one loop over steps prepared from the vocabulary, because it runs on every response.
+    """
+    cls = dlcs.get(name)
+    steps = [_step(cls, p) for p in cls.properties if not p.writeonly]
+
+    def dump(row: Mapping[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, attribute, convert in steps:
+            value = row.get(attribute) if attribute else True
+            if value is None:
+                continue
+            value = convert(value, row)
+            if value is not None:
+                out[key] = value
+        return out
+
+    return dump
