@@ -12,18 +12,37 @@ from vocab import dlcs
 from vocab.model import Class, path_variables
 
 
+@cache
+def _template(path: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Split a path template into its literal parts and its variables, once."""
+    parts, names = [], []
+    rest = path
+    for name in path_variables(path):
+        before, rest = rest.split("{" + name + "}", 1)
+        parts.append(before)
+        names.append(name)
+    parts.append(rest)
+    return tuple(parts), tuple(names)
+
+
+def _segment(value: Any) -> str:
+    return str(value) if isinstance(value, int) else quote(str(value), safe="")
+
+
 def iri(path: str, values: Any, last: Any = None) -> str:
     """Return the absolute IRI of ``path``, filled from ``values`` and ``last``.
 
     ``values`` maps path variables (a row of the linking resource); ``last``, if given,
     fills the last variable.
     """
-    names = path_variables(path)
-    filled = path
+    parts, names = _template(path)
+    out = [base_url(), parts[0]]
+    final = len(names) - 1
     for position, name in enumerate(names):
-        value = last if last is not None and position == len(names) - 1 else values[name]
-        filled = filled.replace("{" + name + "}", quote(str(value), safe=""), 1)
-    return base_url() + filled
+        value = last if last is not None and position == final else values[name]
+        out.append(_segment(value))
+        out.append(parts[position + 1])
+    return "".join(out)
 
 
 def resource_iri(cls: Class, keys: Any) -> str:

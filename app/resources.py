@@ -350,9 +350,12 @@ def put(cls: Class, keys: Mapping[str, Any]) -> Response:
             raise bad_request(faults)
         try:
             if current is None:
-                store(cls.name).insert(conn, {**base, **loaded, "created": now()})
+                written = {**base, **loaded, "created": now()}
+                store(cls.name).insert(conn, written)
             else:
-                store(cls.name).update(conn, keys, {**writable_defaults(conn, cls, keys), **loaded})
+                changes = {**writable_defaults(conn, cls, keys), **loaded}
+                store(cls.name).update(conn, keys, changes)
+                written = {**current, **changes}
             follow_up = hook(conn, keys, current, loaded) if hook else None
             conn.commit()
         except IntegrityError:
@@ -363,7 +366,9 @@ def put(cls: Class, keys: Mapping[str, Any]) -> Response:
             continue
         break
     status = follow_up() if follow_up else None
-    values = read(conn, cls, keys)
+    # What was just written is what a read would return, unless ingest changed it since.
+    fresh = follow_up is None and cls.name not in ENRICH
+    values = written if fresh else read(conn, cls, keys)
     assert values is not None
     doc = document(cls, values)
     headers = _accepted_headers(status)

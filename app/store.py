@@ -8,11 +8,11 @@ property for a whole page of rows (never one query per row).
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Iterable, Mapping
 from functools import cache
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     ColumnElement,
     Connection,
@@ -48,6 +48,8 @@ class Store:
         self.keys = key_columns(cls)
         self.columns = [c.name for c in self.table.columns]
         self._built: dict[str, dict[str, Any]] = {}
+        self._updates: dict[tuple[str, ...], Any] = {}
+        self._clears: dict[str, Any] = {}
 
     def match(self, keys: Mapping[str, Any]) -> ColumnElement[bool]:
         """Return the condition selecting the row with these key values."""
@@ -105,7 +107,7 @@ class Store:
         for name in self.children:
             found = values.get(name)
             if isinstance(found, str):
-                found = json.loads(found)
+                found = orjson.loads(found)
             values[name] = list(found or ())
         return values
 
@@ -148,10 +150,24 @@ class Store:
 
     def update(self, conn: Connection, keys: Mapping[str, Any], values: Mapping[str, Any]) -> None:
         """Write the given property values of an existing resource."""
-        row = {c: values[c] for c in self.columns if c in values and c not in self.keys}
-        if row:
-            conn.execute(sql_update(self.table).where(self.match(keys)).values(**row))
+        names = tuple(c for c in self.columns if c in values and c not in self.keys)
+        if names:
+            params = {f"set_{c}": values[c] for c in names}
+            params.update({f"key_{k}": keys[k] for k in self.keys})
+            conn.execute(self._update_statement(names), params)
         self._write_children(conn, keys, values, replace=True)
+
+    def _update_statement(self, names: tuple[str, ...]) -> Any:
+        # One prepared UPDATE for each set of columns a caller writes (a handful in practice).
+        statement = self._updates.get(names)
+        if statement is None:
+            statement = (
+                sql_update(self.table)
+                .where(*(self.table.c[k] == bindparam(f"key_{k}") for k in self.keys))
+                .values({c: bindparam(f"set_{c}") for c in names})
+            )
+            self._updates[names] = statement
+        return statement
 
     def _write_children(
         self, conn: Connection, keys: Mapping[str, Any], values: Mapping[str, Any], *, replace: bool
@@ -160,13 +176,21 @@ class Store:
             if name not in values:
                 continue
             if replace:
-                conn.execute(delete(child).where(self._child_match(child, keys)))
+                conn.execute(self._clear_statement(name), {k: keys[k] for k in self.keys})
             items = [
                 {**keys, "position": position, "value": value}
                 for position, value in enumerate(values[name])
             ]
             if items:
                 conn.execute(insert(child), items)
+
+    def _clear_statement(self, name: str) -> Any:
+        statement = self._clears.get(name)
+        if statement is None:
+            child = self.children[name]
+            statement = delete(child).where(*(child.c[k] == bindparam(k) for k in self.keys))
+            self._clears[name] = statement
+        return statement
 
     def delete(self, conn: Connection, keys: Mapping[str, Any]) -> bool:
         """Delete a resource and its multi-valued properties; return whether it existed."""
