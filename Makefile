@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CLIENTS := clients/node_modules/.installed
 
-.PHONY: run test lint clean browser bench
+.PHONY: run test lint clean browser bench bench-quick wrk
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,18 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	  else echo "chromium is not installed: the console test will be skipped"; fi; \
 	fi
+
+# wrk, the load generator of the HTTP benchmark, from Debian's packages.
+wrk:
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+
+bench: $(STAMP) wrk
+	$(BIN)/python -m bench.http
+	$(BIN)/python -m bench.ingest --database postgresql+psycopg://postgres@127.0.0.1:5432/postgres
+
+bench-quick: $(STAMP) wrk
+	$(BIN)/python -m bench.http --quick --database sqlite
 
 run: $(STAMP)
 	$(BIN)/dlcs run --host $${HOST:-127.0.0.1} --port $${PORT:-5000}

@@ -42,8 +42,11 @@ def make_engine(url: str) -> Engine:
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
         # A writer takes the write lock up front, so two writers queue on the busy
-        # timeout instead of deadlocking when both upgrade a read lock.
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("write") else "BEGIN")
+        # timeout instead of deadlocking when both upgrade a read lock. A reader of a
+        # request that cannot write needs no transaction: each SELECT reads a snapshot.
+        write = conn.info.get("write")
+        if write or write is None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine
 
@@ -64,14 +67,37 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         command.upgrade(cfg, revision)
 
 
+def _writer() -> Connection:
+    conn = current_app.extensions["dlcs.engine"].connect()
+    # None (outside requests) keeps a plain transaction; False marks a safe request.
+    conn.info["write"] = (request.method not in SAFE_METHODS) if has_request_context() else None
+    return conn
+
+
+def _reader() -> Connection:
+    # PostgreSQL: a request that cannot write reads through a pool of autocommit
+    # connections, so it costs no BEGIN and no ROLLBACK round trip.
+    conn = current_app.extensions["dlcs.reader"].connect()
+    conn.info["write"] = False
+    return conn
+
+
 def connection() -> Connection:
     """Return this request's connection, opening it on first use."""
     conn = g.get("db")
     if conn is None:
-        conn = current_app.extensions["dlcs.engine"].connect()
-        conn.info["write"] = has_request_context() and request.method not in SAFE_METHODS
+        reader = current_app.extensions.get("dlcs.reader")
+        safe = has_request_context() and request.method in SAFE_METHODS
+        conn = _reader() if reader is not None and safe else _writer()
         g.db = conn
     return conn
+
+
+def dispose(app: Flask) -> None:
+    """Close every pooled connection of an app (tests and tools that build many apps)."""
+    for name in ("dlcs.engine", "dlcs.reader"):
+        if name in app.extensions:
+            app.extensions[name].dispose()
 
 
 def _close(_exc: BaseException | None) -> None:
@@ -86,6 +112,10 @@ def init_app(app: Flask) -> None:
     url = database_url(app)
     engine = make_engine(url)
     app.extensions["dlcs.engine"] = engine
+    if engine.dialect.name == "postgresql":
+        app.extensions["dlcs.reader"] = create_engine(
+            url, isolation_level="AUTOCOMMIT", pool_recycle=1800, pool_size=10, max_overflow=20
+        )
     auto = app.config.get("AUTO_MIGRATE")
     if auto is None:
         auto = not app.config.get("DATABASE_URL")

@@ -30,6 +30,7 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
+from app.db import dispose as dispose_app
 from bench.ingest import fresh_database
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -123,7 +124,7 @@ def seed(url: str, small: int, big: int) -> dict[str, Any]:
         ).one()
 
     deep_page = offset // 100 + 2
-    app.extensions["dlcs.engine"].dispose()
+    dispose_app(app)
     token = encode_cursor([last.created, last.image])
     auth = base64.b64encode(f"{made['key']}:{made['secret']}".encode()).decode()
     return {"customer": customer, "auth": f"Basic {auth}", "deep": (deep_page, token)}

@@ -30,6 +30,8 @@ from PIL import Image
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from app.db import dispose as dispose_app
+
 RESULTS = Path(__file__).parent / "results"
 
 
@@ -143,7 +145,7 @@ def run(count: int, workers: int, database: str | None, broker: str | None, body
             process.terminate()
         for process in processes:
             process.wait(timeout=30)
-        app.extensions["dlcs.engine"].dispose()
+        dispose_app(app)
         server.shutdown()
         drop()
         shutil.rmtree(folder, ignore_errors=True)

@@ -23,6 +23,7 @@ from sqlalchemy import create_engine, delete, text
 from sqlalchemy.engine import make_url
 
 from app import create_app
+from app.db import dispose as dispose_app
 from app.db import make_engine, upgrade
 from app.models import metadata
 
@@ -94,7 +95,7 @@ def app(database_url: str, tmp_path: Path):
     queue = app.extensions["dlcs.queue"]
     if hasattr(queue, "stop"):
         queue.stop()
-    app.extensions["dlcs.engine"].dispose()
+    dispose_app(app)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from app.db import dispose as dispose_app
 from tests.conftest import BASE
 
 
@@ -172,7 +173,7 @@ def test_nothing_queued_is_lost_across_a_restart(app, alice, origin, database_ur
     try:
         assert restarted.extensions["dlcs.queue"].drain() == 3
     finally:
-        restarted.extensions["dlcs.engine"].dispose()
+        dispose_app(restarted)
     assert alice.get(batch["@id"].removeprefix(BASE)).get_json()["completed"] == 3
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from rdflib import RDF, URIRef
 
+from app.db import dispose as dispose_app
 from tests.conftest import BASE
 
 HYDRA = "http://www.w3.org/ns/hydra/core#"
@@ -146,7 +147,7 @@ def test_public_base_url_is_used_for_every_iri(database_url, tmp_path):
     r = app.test_client().get("/")
     assert r.get_json()["customers"] == "https://api.example.org/customers"
     assert r.headers["Link"].startswith("<https://api.example.org/vocab>")
-    app.extensions["dlcs.engine"].dispose()
+    dispose_app(app)
 
 
 def test_preflight_is_answered(anon):

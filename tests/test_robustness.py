@@ -6,6 +6,7 @@ import base64
 
 import pytest
 
+from app.db import dispose as dispose_app
 from tests.conftest import BASE
 
 
@@ -68,4 +69,4 @@ def test_error_instance_uses_the_public_base_url(database_url):
     )
     doc = app.test_client().get("/nothing?a=1").get_json()
     assert doc["instance"] == "https://api.x/nothing?a=1"
-    app.extensions["dlcs.engine"].dispose()
+    dispose_app(app)

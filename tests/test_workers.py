@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from app.db import dispose as dispose_app
 from tests.conftest import BASE, Api, basic, make_customer
 
 BROKER = os.environ.get("TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
@@ -46,7 +47,7 @@ def broker_app(database_url, tmp_path):
     }
     app = create_app(config)
     yield app
-    app.extensions["dlcs.engine"].dispose()
+    dispose_app(app)
     with Connection(BROKER) as conn:
         channel = conn.channel()
         channel.queue_delete(name)
