@@ -16,7 +16,17 @@ from typing import Any
 from urllib.parse import urlencode
 
 from flask import Response, request
-from sqlalchemy import BigInteger, ColumnElement, DateTime, Integer, exists, func, literal, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    DateTime,
+    Integer,
+    and_,
+    exists,
+    func,
+    literal,
+    select,
+)
 from sqlalchemy import tuple_ as sql_tuple
 
 from app import jsonld
@@ -298,23 +308,29 @@ def listing(
         raise bad_request([(AFTER, f"give {AFTER} or {BEFORE}, not both")])
     total = _count(member, scope, conditions, plain=not (extra or filters))
     last = max(1, math.ceil(total / size))
-    query = target.select(connection().dialect.name).where(*conditions)
+    # Choose the page's keys first, then read whole resources for those rows only: the
+    # multi-valued properties are then aggregated for this page, never for skipped rows.
+    keys = select(*(target.table.c[k] for k in target.keys)).where(*conditions)
     reverse = False
     if after is not None:
-        query = query.where(ordering.beyond(after, AFTER, backwards=False))
-        query = query.order_by(*ordering.order_by()).limit(size)
+        keys = keys.where(ordering.beyond(after, AFTER, backwards=False))
+        keys = keys.order_by(*ordering.order_by()).limit(size)
     elif before is not None:
-        query = query.where(ordering.beyond(before, BEFORE, backwards=True))
-        query = query.order_by(*ordering.order_by(reverse=True)).limit(size)
+        keys = keys.where(ordering.beyond(before, BEFORE, backwards=True))
+        keys = keys.order_by(*ordering.order_by(reverse=True)).limit(size)
         reverse = True
     elif page > last / 2 and page <= last:
         # Nearer the end: read backwards, so the OFFSET stays small.
         remaining = total - (page - 1) * size
-        query = query.order_by(*ordering.order_by(reverse=True))
-        query = query.limit(min(size, remaining)).offset(max(0, total - page * size))
+        keys = keys.order_by(*ordering.order_by(reverse=True))
+        keys = keys.limit(min(size, remaining)).offset(max(0, total - page * size))
         reverse = True
     else:
-        query = query.order_by(*ordering.order_by()).limit(size).offset((page - 1) * size)
+        keys = keys.order_by(*ordering.order_by()).limit(size).offset((page - 1) * size)
+    chosen = keys.subquery()
+    joined = and_(*(target.table.c[k] == chosen.c[k] for k in target.keys))
+    query = target.select(connection().dialect.name).join_from(target.table, chosen, joined)
+    query = query.order_by(*ordering.order_by(reverse=reverse))
     rows = target.fetch(connection(), query)
     if reverse:
         rows.reverse()

@@ -340,8 +340,9 @@ def put(cls: Class, keys: Mapping[str, Any]) -> Response:
     envelope_faults = strip_envelope(cls, body, iri)
     hook = AFTER_WRITE.get(cls.name)
     for attempt in range(2):
-        check_parent(conn, cls, keys)
         current = store(cls.name).get(conn, keys, lock=True)
+        if current is None:  # an existing resource has its parent
+            check_parent(conn, cls, keys)
         check_write(_current_document(conn, cls, current))
         base = current if current is not None else new_values(conn, cls, keys)
         loaded, faults = validate(cls, dict(body), dump(cls, base), partial=False)
@@ -354,7 +355,7 @@ def put(cls: Class, keys: Mapping[str, Any]) -> Response:
                 store(cls.name).insert(conn, written)
             else:
                 changes = {**writable_defaults(conn, cls, keys), **loaded}
-                store(cls.name).update(conn, keys, changes)
+                store(cls.name).update(conn, keys, changes, current)
                 written = {**current, **changes}
             follow_up = hook(conn, keys, current, loaded) if hook else None
             conn.commit()
@@ -423,7 +424,7 @@ def patch(cls: Class, keys: Mapping[str, Any]) -> Response:
     follow_up = None
     if loaded:
         try:
-            store(cls.name).update(conn, keys, loaded)
+            store(cls.name).update(conn, keys, loaded, current)
             if cls.name == "Customer":  # administrator may have changed
                 from app.auth import key_cache
 

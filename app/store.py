@@ -148,8 +148,19 @@ class Store:
             .values({column: parent.c[column] + change})
         )
 
-    def update(self, conn: Connection, keys: Mapping[str, Any], values: Mapping[str, Any]) -> None:
-        """Write the given property values of an existing resource."""
+    def update(
+        self,
+        conn: Connection,
+        keys: Mapping[str, Any],
+        values: Mapping[str, Any],
+        current: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Write the given property values of an existing resource.
+
+        Given the ``current`` values, columns and lists that would not change are not written.
+        """
+        if current is not None:
+            values = {k: v for k, v in values.items() if k not in current or current[k] != v}
         names = tuple(c for c in self.columns if c in values and c not in self.keys)
         if names:
             params = {f"set_{c}": values[c] for c in names}

@@ -113,8 +113,10 @@ def seed(url: str, small: int, big: int) -> dict[str, Any]:
                         for p, v in enumerate(("a", "b"))
                     ]
                     conn.execute(insert(tags), children)
-        # The cursor a client holds after following `next` 9,999 times in the big space.
-        offset = min(big - 1, 9_999 * 100 - 1)
+        # The cursor a client holds after following `next` to page 10,000 of the big space
+        # (or to its last page, when it has fewer).
+        deep_page = min(10_000, big // 100)
+        offset = (deep_page - 1) * 100 - 1
         last = conn.execute(
             select(images.c.created, images.c.image)
             .where(images.c.customer == customer, images.c.space == 2)
@@ -123,7 +125,8 @@ def seed(url: str, small: int, big: int) -> dict[str, Any]:
             .limit(1)
         ).one()
 
-    deep_page = offset // 100 + 2
+    with engine.connect() as conn:  # statistics, as a database in service has them
+        conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
     dispose_app(app)
     token = encode_cursor([last.created, last.image])
     auth = base64.b64encode(f"{made['key']}:{made['secret']}".encode()).decode()
