@@ -407,13 +407,19 @@ def create(cls: Class, keys: Mapping[str, Any], extra: Mapping[str, Any] | None 
     return jsonld.response(doc, 201, {"Location": doc["@id"]})
 
 
-def patch(cls: Class, keys: Mapping[str, Any]) -> Response:
-    """Answer a PATCH: change only the properties the body carries."""
-    conn = connection()
+def _existing(conn: Connection, cls: Class, keys: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the resource a write changes, locked for it; 404, or 412 for a stale If-Match."""
     current = store(cls.name).get(conn, keys, lock=True)
     if current is None:
         raise not_found(cls, keys)
     check_write(_current_document(conn, cls, current))
+    return current
+
+
+def patch(cls: Class, keys: Mapping[str, Any]) -> Response:
+    """Answer a PATCH: change only the properties the body carries."""
+    conn = connection()
+    current = _existing(conn, cls, keys)
     iri = links.resource_iri(cls, keys)
     body = read_body(cls, iri)
     faults = strip_envelope(cls, body, iri)
@@ -485,10 +491,7 @@ def _referrers(
 def delete(cls: Class, keys: Mapping[str, Any]) -> Response:
     """Answer a DELETE: remove the resource unless others depend on it (409)."""
     conn = connection()
-    current = store(cls.name).get(conn, keys, lock=True)
-    if current is None:
-        raise not_found(cls, keys)
-    check_write(_current_document(conn, cls, current))
+    _existing(conn, cls, keys)
     reasons = blockers(conn, cls, keys)
     if reasons:
         raise ApiError(409, f"{cls.name} cannot be deleted: {'; '.join(reasons)}.")
