@@ -39,7 +39,7 @@ from vocab import dlcs
 from vocab.model import Class, Prop
 
 PAGING = (dlcs.PAGE, dlcs.PAGE_SIZE)
-AFTER, BEFORE = "after", "before"  # keyset cursors, issued in next and previous links
+AFTER, BEFORE = dlcs.AFTER, dlcs.BEFORE
 MAX_PAGE = 10**9
 _BOOLEAN = Prop(
     "flag", "xsd:boolean", "a yes-or-no filter"

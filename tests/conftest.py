@@ -360,3 +360,40 @@ def origin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Origin]:
     server = Origin(folder)
     yield server
     server.close()
+
+
+@pytest.fixture
+def served(app) -> Iterator[str]:
+    """Serve the app over real HTTP on loopback; return its base URL (every IRI uses it)."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    base = f"http://127.0.0.1:{server.server_port}"
+    app.config["PUBLIC_BASE_URL"] = base
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield base
+    server.shutdown()
+
+
+@pytest.fixture
+def pictured(app, runner, served) -> dict[str, Any]:
+    """A customer with space 1, role "reg" and image "pic" carrying that role, served on HTTP."""
+    made = make_customer(runner, "pictured")
+    c = made["id"]
+    client = app.test_client()
+    headers = basic(made["key"], made["secret"])
+    client.put(f"/customers/{c}/spaces/1", json={"name": "s"}, headers=headers)
+    client.put(f"/customers/{c}/roles/reg", json={"label": "Registered users"}, headers=headers)
+    role = f"{served}/customers/{c}/roles/reg"
+    body = {"string1": "before", "roles": [role]}
+    client.put(f"/customers/{c}/spaces/1/images/pic", json=body, headers=headers)
+    return {
+        "base": served,
+        "key": made["key"],
+        "secret": made["secret"],
+        "customer": c,
+        "headers": headers,
+        "role": role,
+    }

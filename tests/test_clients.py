@@ -5,13 +5,9 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import threading
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
-
-from tests.conftest import basic, make_customer
 
 CLIENTS = Path(__file__).resolve().parents[1] / "clients"
 NODE = shutil.which("node")
@@ -22,21 +18,8 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture
-def server(app, runner):
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    base = f"http://127.0.0.1:{httpd.server_port}"
-    app.config["PUBLIC_BASE_URL"] = base
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    made = make_customer(runner, "hydra")
-    c = made["id"]
-    client = app.test_client()
-    headers = basic(made["key"], made["secret"])
-    client.put(f"/customers/{c}/spaces/1", json={"name": "s"}, headers=headers)
-    client.put(f"/customers/{c}/roles/reg", json={"label": "Registered"}, headers=headers)
-    role = f"{base}/customers/{c}/roles/reg"
-    client.put(f"/customers/{c}/spaces/1/images/pic", json={"roles": [role]}, headers=headers)
-    yield {"base": base, "key": made["key"], "secret": made["secret"], "customer": c}
-    httpd.shutdown()
+def server(pictured):
+    return pictured
 
 
 def node(script: str, *args: str) -> subprocess.CompletedProcess:

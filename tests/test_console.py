@@ -3,27 +3,14 @@
 from __future__ import annotations
 
 import shutil
-import threading
 
 import pytest
-from werkzeug.serving import make_server
-
-from tests.conftest import basic, make_customer
 
 CHROMIUM = shutil.which("chromium")
 DRIVER = shutil.which("chromedriver")
 pytestmark = pytest.mark.skipif(
     not (CHROMIUM and DRIVER), reason="Debian's chromium and chromium-driver are not installed"
 )
-
-
-@pytest.fixture
-def served(app):
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
 
 
 @pytest.fixture
@@ -60,22 +47,11 @@ def wait_for(driver, predicate, seconds: float = 10):
     return WebDriverWait(driver, seconds, ignored_exceptions=ignored).until(predicate)
 
 
-def test_follow_links_and_patch_an_image_in_the_console(app, runner, served, browser):
+def test_follow_links_and_patch_an_image_in_the_console(app, pictured, browser):
     from selenium.webdriver.common.by import By
 
-    app.config["PUBLIC_BASE_URL"] = served  # the IRIs the browser follows
-    made = make_customer(runner, "console")
-    c = made["id"]
-    client = app.test_client()
-    headers = basic(made["key"], made["secret"])
-    client.put(f"/customers/{c}/spaces/1", json={"name": "s"}, headers=headers)
-    client.put(f"/customers/{c}/roles/reg", json={"label": "Registered users"}, headers=headers)
-    role = f"{served}/customers/{c}/roles/reg"
-    client.put(
-        f"/customers/{c}/spaces/1/images/pic",
-        json={"string1": "before", "roles": [role]},
-        headers=headers,
-    )
+    served, made, c = pictured["base"], pictured, pictured["customer"]
+    role, headers, client = pictured["role"], pictured["headers"], app.test_client()
 
     browser.get(f"{served}/")
     browser.find_element(By.NAME, "key").send_keys(made["key"])

@@ -707,6 +707,7 @@ PAGE_SIZE = "pageSize"
 ORDER_BY = "orderBy"
 ORDER_BY_DESCENDING = "orderByDescending"
 QUERY = "q"
+AFTER, BEFORE = "after", "before"  # keyset cursors, issued in next and previous links
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 500
 
