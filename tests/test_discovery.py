@@ -192,3 +192,14 @@ def test_collections_assert_the_type_of_their_members(alice):
     assertion = graph.value(URIRef(doc["@id"]), URIRef(hydra + "memberAssertion"))
     assert graph.value(assertion, URIRef(hydra + "property")) == RDF.type
     assert graph.value(assertion, URIRef(hydra + "object")) == URIRef(f"{BASE}/vocab#Space")
+
+
+def test_documented_statuses_include_conditional_and_negotiation_failures(anon):
+    doc = anon.get("/vocab").get_json()
+    image = next(c for c in doc["supportedClass"] if c["@id"] == "vocab:Image")
+    codes = {
+        op["method"]: {s["statusCode"] for s in op["possibleStatus"]}
+        for op in image["supportedOperation"]
+    }
+    assert 406 in codes["GET"]
+    assert all(412 in codes[m] for m in ("PUT", "PATCH", "DELETE"))

@@ -24,13 +24,17 @@ BAD_REQUEST = Status(
 UNAUTHORIZED = Status(401, "Credentials missing, wrong, or not allowed for this customer")
 FORBIDDEN = Status(403, "The credentials are valid but an admin key is needed")
 NOT_FOUND = Status(404, "Not found")
+NOT_ACCEPTABLE = Status(406, "None of the media types the Accept header names can be served")
 CONFLICT = Status(409, "Conflict: other resources still depend on this one")
+STALE = Status(
+    412, "If-Match names a version the resource no longer has (or If-None-Match: * and it exists)"
+)
 UNSUPPORTED = Status(415, "The body is not JSON or JSON-LD")
 
 
 def _get(cls: str, title: str, *, auth: bool = True) -> Operation:
     statuses = (OK, UNAUTHORIZED, NOT_FOUND) if auth else (OK, NOT_FOUND)
-    return Operation("GET", title, f"vocab:{cls}", statuses)
+    return Operation("GET", title, f"vocab:{cls}", (*statuses, NOT_ACCEPTABLE))
 
 
 def _put(cls: str, title: str, *extra: Status) -> Operation:
@@ -38,7 +42,7 @@ def _put(cls: str, title: str, *extra: Status) -> Operation:
         "PUT",
         title,
         f"vocab:{cls}",
-        (OK, CREATED, *extra, BAD_REQUEST, UNAUTHORIZED, NOT_FOUND, UNSUPPORTED),
+        (OK, CREATED, *extra, BAD_REQUEST, UNAUTHORIZED, NOT_FOUND, STALE, UNSUPPORTED),
         expects=f"vocab:{cls}",
     )
 
@@ -48,18 +52,24 @@ def _patch(cls: str, title: str, *extra: Status) -> Operation:
         "PATCH",
         title,
         f"vocab:{cls}",
-        (OK, *extra, BAD_REQUEST, UNAUTHORIZED, NOT_FOUND, UNSUPPORTED),
+        (OK, *extra, BAD_REQUEST, UNAUTHORIZED, NOT_FOUND, STALE, UNSUPPORTED),
         expects=f"vocab:{cls}",
     )
 
 
 def _delete(title: str, done: Status = NO_CONTENT, *extra: Status) -> Operation:
-    return Operation("DELETE", title, NOTHING, (done, UNAUTHORIZED, *extra, NOT_FOUND))
+    return Operation("DELETE", title, NOTHING, (done, UNAUTHORIZED, *extra, NOT_FOUND, STALE))
 
 
 def _list(member: str, title: str, *, auth: bool = True) -> Operation:
     statuses = (OK, BAD_REQUEST, UNAUTHORIZED, NOT_FOUND) if auth else (OK, BAD_REQUEST)
-    return Operation("GET", title, COLLECTION, statuses, description=f"A page of {member} members")
+    return Operation(
+        "GET",
+        title,
+        COLLECTION,
+        (*statuses, NOT_ACCEPTABLE),
+        description=f"A page of {member} members",
+    )
 
 
 def _post(member: str, title: str, *extra: Status, expects: bool = True) -> Operation:
