@@ -75,7 +75,7 @@ def _console_credentials() -> Authorization | None:
     token = request.cookies.get(console.COOKIE)
     if not token or request.method not in ("GET", "HEAD"):
         return None
-    if request.accept_mimetypes.best_match(jsonld.OFFERED) != jsonld.HTML:
+    if jsonld.best_match(request.headers.get("Accept", "")) != jsonld.HTML:
         return None
     return Authorization.from_header(f"Basic {token}")
 

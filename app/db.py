@@ -93,6 +93,17 @@ def connection() -> Connection:
     return conn
 
 
+def dbapi_cursor(conn: Connection) -> Any:
+    """Return a cursor of the driver's own connection under ``conn``, inside its transaction.
+
+    A connection that may write begins its transaction first (BEGIN IMMEDIATE on SQLite),
+    exactly as its first SQLAlchemy statement would have.
+    """
+    if conn.info.get("write") is not False and not conn.in_transaction():
+        conn.begin()
+    return conn.connection.driver_connection.cursor()
+
+
 def dispose(app: Flask) -> None:
     """Close every pooled connection of an app (tests and tools that build many apps)."""
     for name in ("dlcs.engine", "dlcs.reader"):

@@ -12,6 +12,9 @@ from typing import Any
 
 import orjson
 from flask import Flask, Response, current_app, g, request
+from werkzeug.datastructures import MIMEAccept
+from werkzeug.http import parse_accept_header
+from werkzeug.sansio.utils import get_current_url
 
 from vocab import CLASSES, api_documentation, context, context_url
 from vocab.model import Class
@@ -28,9 +31,18 @@ def base_url() -> str:
     """Return the public base URL: configured, or the one the request was sent to."""
     base = g.get("base_url")
     if base is None:
-        base = current_app.config.get("PUBLIC_BASE_URL") or request.url_root.rstrip("/")
+        base = current_app.config.get("PUBLIC_BASE_URL") or _root_url(
+            request.scheme, request.host, request.root_path
+        )
         g.base_url = base
     return base
+
+
+@lru_cache(maxsize=64)
+def _root_url(scheme: str, host: str, root_path: str) -> str:
+    # Werkzeug's request.url_root, without its trailing slash; a server answers to a
+    # handful of hosts, so each is worked out once.
+    return get_current_url(scheme, host, root_path).rstrip("/")
 
 
 def dumps(doc: Any) -> bytes:
@@ -48,10 +60,7 @@ def negotiate(offered: tuple[str, ...] = OFFERED) -> str:
 
     JSON-LD is the default: for no Accept header, for ``*/*``, and on ties.
     """
-    accept = request.accept_mimetypes
-    if not accept:
-        return JSONLD
-    best = accept.best_match(offered)
+    best = best_match(request.headers.get("Accept", ""), offered)
     if best is None:
         from app.errors import ApiError
 
@@ -59,8 +68,20 @@ def negotiate(offered: tuple[str, ...] = OFFERED) -> str:
     return best
 
 
+@lru_cache(maxsize=256)
+def best_match(accept: str, offered: tuple[str, ...] = OFFERED) -> str | None:
+    """Return the offered type an Accept header prefers (JSON-LD when it states nothing).
+
+    Clients send a few distinct Accept headers over and over, so each is parsed once.
+    """
+    parsed = parse_accept_header(accept, MIMEAccept)
+    if not parsed:
+        return JSONLD
+    return parsed.best_match(offered)
+
+
 def _json_type() -> str:
-    return request.accept_mimetypes.best_match([JSONLD, JSON], default=JSONLD)
+    return best_match(request.headers.get("Accept", ""), (JSONLD, JSON)) or JSONLD
 
 
 def response(doc: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -139,26 +160,40 @@ def documentation_url(base: str) -> str:
     return f"{base}{VOCAB_PATH}"
 
 
+@lru_cache(maxsize=16)
+def _link_header(base: str) -> str:
+    return f'<{documentation_url(base)}>; rel="{HYDRA_DOC_REL}"'
+
+
+@lru_cache(maxsize=16)
+def _allowed_origins(setting: str) -> frozenset[str]:
+    return frozenset(o.strip() for o in setting.split(","))
+
+
 def _add_headers(resp: Response) -> Response:
-    base = base_url()
-    resp.headers["Link"] = f'<{documentation_url(base)}>; rel="{HYDRA_DOC_REL}"'
+    headers = resp.headers
+    headers["Link"] = _link_header(base_url())
     origins = current_app.config.get("CORS_ORIGINS", "*")
-    origin = request.headers.get("Origin")
     if origins == "*":
-        resp.headers["Access-Control-Allow-Origin"] = "*"
-    elif origin and origin in {o.strip() for o in origins.split(",")}:
-        resp.headers["Access-Control-Allow-Origin"] = origin
-        resp.vary.add("Origin")
-    resp.headers["Access-Control-Expose-Headers"] = "Link, Location, ETag"
-    resp.vary.add("Accept")
+        headers["Access-Control-Allow-Origin"] = "*"
+    else:
+        origin = request.headers.get("Origin")
+        if origin and origin in _allowed_origins(origins):
+            headers["Access-Control-Allow-Origin"] = origin
+            resp.vary.add("Origin")
+    headers["Access-Control-Expose-Headers"] = "Link, Location, ETag"
+    if "Vary" in headers:
+        resp.vary.add("Accept")
+    else:
+        headers["Vary"] = "Accept"
     if request.method == "OPTIONS":
-        resp.headers["Access-Control-Allow-Methods"] = resp.headers.get(
+        headers["Access-Control-Allow-Methods"] = headers.get(
             "Allow", "GET, HEAD, PUT, PATCH, DELETE, POST, OPTIONS"
         )
-        resp.headers["Access-Control-Allow-Headers"] = (
+        headers["Access-Control-Allow-Headers"] = (
             "Authorization, Content-Type, Accept, If-Match, If-None-Match, Prefer"
         )
-        resp.headers["Access-Control-Max-Age"] = "600"
+        headers["Access-Control-Max-Age"] = "600"
     return resp
 
 
