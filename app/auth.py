@@ -52,10 +52,14 @@ def unauthorized(message: str) -> ApiError:
     return ApiError(401, message, headers={"WWW-Authenticate": REALM})
 
 
+_UNKNOWN = object()
+
+
 def caller() -> Caller | None:
     """Return the authenticated caller of this request, or None when it sent no credentials."""
-    if "caller" in g:
-        return g.caller
+    known = g.get("caller", _UNKNOWN)
+    if known is not _UNKNOWN:
+        return known
     auth = request.authorization or _console_credentials()
     found = None
     if auth is not None:

@@ -27,6 +27,8 @@ def _conditional_get(resp: Response) -> Response:
         return resp
     tag = etag_for(resp.get_data(), resp.mimetype or "")
     resp.headers["ETag"] = tag
+    if "HTTP_IF_NONE_MATCH" not in request.environ:
+        return resp
     wanted = request.if_none_match
     if wanted and (wanted.star_tag or wanted.contains_weak(tag.strip('"'))):
         resp.status_code = 304

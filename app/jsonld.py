@@ -122,9 +122,7 @@ def json_response(body: bytes) -> Response:
 
 
 def _send(body: bytes, media_type: str, status: int, headers: dict[str, str] | None) -> Response:
-    resp = current_app.response_class(body, status=status, headers=headers)
-    resp.mimetype = media_type
-    return resp
+    return current_app.response_class(body, status=status, headers=headers, mimetype=media_type)
 
 
 def empty(status: int) -> Response:
@@ -172,20 +170,21 @@ def _allowed_origins(setting: str) -> frozenset[str]:
 
 def _add_headers(resp: Response) -> Response:
     headers = resp.headers
-    headers["Link"] = _link_header(base_url())
+    # add() appends without searching the list: none of these is set before this hook.
+    headers.add("Link", _link_header(base_url()))
     origins = current_app.config.get("CORS_ORIGINS", "*")
     if origins == "*":
-        headers["Access-Control-Allow-Origin"] = "*"
+        headers.add("Access-Control-Allow-Origin", "*")
     else:
         origin = request.headers.get("Origin")
         if origin and origin in _allowed_origins(origins):
-            headers["Access-Control-Allow-Origin"] = origin
+            headers.add("Access-Control-Allow-Origin", origin)
             resp.vary.add("Origin")
-    headers["Access-Control-Expose-Headers"] = "Link, Location, ETag"
+    headers.add("Access-Control-Expose-Headers", "Link, Location, ETag")
     if "Vary" in headers:
         resp.vary.add("Accept")
     else:
-        headers["Vary"] = "Accept"
+        headers.add("Vary", "Accept")
     if request.method == "OPTIONS":
         headers["Access-Control-Allow-Methods"] = headers.get(
             "Allow", "GET, HEAD, PUT, PATCH, DELETE, POST, OPTIONS"

@@ -210,17 +210,35 @@ def validate(
     Read-only properties may be sent only with the value they already have (``stored``,
     as JSON), so a document fetched with GET can be sent back unchanged.
     """
-    faults = []
-    for name in [n for n in body if cls.has(n) and cls.prop(n).readonly]:
-        given = body.pop(name)
-        if given is not None and not _same(cls.prop(name), given, stored.get(name)):
-            faults.append((name, "is read-only; it may only be sent with its current value"))
+    given = take_readonly(cls, body)
+    loaded, faults = load(cls, body, partial=partial)
+    return loaded, readonly_faults(cls, given, stored) + faults
+
+
+def take_readonly(cls: Class, body: dict[str, Any]) -> dict[str, Any]:
+    """Remove the read-only properties from a body and return them."""
+    return {n: body.pop(n) for n in [n for n in body if cls.has(n) and cls.prop(n).readonly]}
+
+
+def readonly_faults(
+    cls: Class, given: Mapping[str, Any], stored: Mapping[str, Any]
+) -> list[tuple[str, str]]:
+    """Return a fault for each read-only value sent that differs from the stored one."""
+    return [
+        (name, "is read-only; it may only be sent with its current value")
+        for name, value in given.items()
+        if value is not None and not _same(cls.prop(name), value, stored.get(name))
+    ]
+
+
+def load(
+    cls: Class, body: dict[str, Any], *, partial: bool
+) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """Load the writable properties of a body with the class's schema; return them and faults."""
     try:
-        loaded = schema(cls.name, partial=partial).load(body)
+        return schema(cls.name, partial=partial).load(body), []
     except ValidationError as exc:
-        loaded = {}
-        faults.extend(_messages(exc.messages, ""))
-    return loaded, faults
+        return {}, list(_messages(exc.messages, ""))
 
 
 def resolve_links(
@@ -338,6 +356,10 @@ def put(cls: Class, keys: Mapping[str, Any]) -> Response:
     iri = links.resource_iri(cls, keys)
     body = read_body(cls, iri)
     envelope_faults = strip_envelope(cls, body, iri)
+    # What the body says on its own is checked before the write transaction begins, so the
+    # transaction (which holds SQLite's single write lock) stays short.
+    given_readonly = take_readonly(cls, body)
+    body_values, body_faults = load(cls, body, partial=False)
     hook = AFTER_WRITE.get(cls.name)
     for attempt in range(2):
         current = store(cls.name).get(conn, keys, lock=True)
@@ -345,8 +367,11 @@ def put(cls: Class, keys: Mapping[str, Any]) -> Response:
             check_parent(conn, cls, keys)
         check_write(_current_document(conn, cls, current))
         base = current if current is not None else new_values(conn, cls, keys)
-        loaded, faults = validate(cls, dict(body), dump(cls, base), partial=False)
-        faults = envelope_faults + faults + resolve_links(conn, cls, loaded, keys)
+        faults = envelope_faults
+        if given_readonly:
+            faults = faults + readonly_faults(cls, given_readonly, dump(cls, base))
+        loaded = dict(body_values)
+        faults = faults + body_faults + resolve_links(conn, cls, loaded, keys)
         if faults:
             raise bad_request(faults)
         try:

@@ -17,6 +17,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Dialect,
+    Executable,
     Select,
     and_,
     bindparam,
@@ -41,15 +42,15 @@ def now() -> dt.datetime:
 
 
 class Prepared:
-    """A SELECT by key, compiled once for a database and run on the driver's own cursor.
+    """A statement on one row, compiled once for a database and run on the driver's cursor.
 
-    For a one-row read by primary key, SQLAlchemy's execution machinery (an execution
-    context, result metadata, row objects, events) costs several times what the query does.
-    This keeps what SQLAlchemy contributes, its SQL for the dialect and its conversions of
-    parameters and column values, and runs the statement directly.
+    For a read or write of one row by primary key, SQLAlchemy's execution machinery (an
+    execution context, result metadata, row objects, events) costs several times what the
+    statement does. This keeps what SQLAlchemy contributes, its SQL for the dialect and its
+    conversions of parameters and column values, and runs the statement directly.
     """
 
-    def __init__(self, statement: Select, dialect: Dialect) -> None:
+    def __init__(self, statement: Executable, dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
         self.sql = str(compiled)
         if "POSTCOMPILE" in self.sql:
@@ -65,7 +66,7 @@ class Prepared:
             )
             for name, bind in compiled.binds.items()
         }
-        columns = list(statement.selected_columns)
+        columns = list(statement.selected_columns) if isinstance(statement, Select) else []
         self.names = [c.name for c in columns]
         self.converters = [
             (i, convert)
@@ -96,6 +97,23 @@ class Prepared:
                 row[i] = convert(row[i])
         return dict(zip(self.names, row, strict=True))
 
+    def run(self, conn: Connection, values: Mapping[str, Any]) -> int:
+        """Execute the statement with these parameter values; return the rows it changed."""
+        cursor = dbapi_cursor(conn)
+        try:
+            cursor.execute(self.sql, self._parameters(values))
+            return cursor.rowcount
+        finally:
+            cursor.close()
+
+    def run_many(self, conn: Connection, rows: list[Mapping[str, Any]]) -> None:
+        """Execute the statement once for each of ``rows`` (one round trip where the driver can)."""
+        cursor = dbapi_cursor(conn)
+        try:
+            cursor.executemany(self.sql, [self._parameters(r) for r in rows])
+        finally:
+            cursor.close()
+
 
 class Store:
     """The table and child tables of one class."""
@@ -108,8 +126,8 @@ class Store:
         self.columns = [c.name for c in self.table.columns]
         self._built: dict[str, dict[str, Any]] = {}
         self._compiled: dict[tuple[str, str], Prepared] = {}
-        self._updates: dict[tuple[str, ...], Any] = {}
-        self._clears: dict[str, Any] = {}
+        self._updates: dict[tuple[str, tuple[str, ...]], Prepared] = {}
+        self._children_sql: dict[tuple[str, str], tuple[Prepared, Prepared]] = {}
 
     def match(self, keys: Mapping[str, Any]) -> ColumnElement[bool]:
         """Return the condition selecting the row with these key values."""
@@ -231,43 +249,49 @@ class Store:
         if names:
             params = {f"set_{c}": values[c] for c in names}
             params.update({f"key_{k}": keys[k] for k in self.keys})
-            conn.execute(self._update_statement(names), params)
+            self._update_statement(conn.dialect, names).run(conn, params)
         self._write_children(conn, keys, values, replace=True)
 
-    def _update_statement(self, names: tuple[str, ...]) -> Any:
+    def _update_statement(self, dialect: Dialect, names: tuple[str, ...]) -> Prepared:
         # One prepared UPDATE for each set of columns a caller writes (a handful in practice).
-        statement = self._updates.get(names)
+        statement = self._updates.get((dialect.name, names))
         if statement is None:
-            statement = (
+            update = (
                 sql_update(self.table)
                 .where(*(self.table.c[k] == bindparam(f"key_{k}") for k in self.keys))
                 .values({c: bindparam(f"set_{c}") for c in names})
             )
-            self._updates[names] = statement
+            statement = Prepared(update, dialect)
+            self._updates[(dialect.name, names)] = statement
         return statement
 
     def _write_children(
         self, conn: Connection, keys: Mapping[str, Any], values: Mapping[str, Any], *, replace: bool
     ) -> None:
-        for name, child in self.children.items():
+        for name in self.children:
             if name not in values:
                 continue
+            clear, add = self._child_statements(conn.dialect, name)
             if replace:
-                conn.execute(self._clear_statement(name), {k: keys[k] for k in self.keys})
+                clear.run(conn, keys)
             items = [
                 {**keys, "position": position, "value": value}
                 for position, value in enumerate(values[name])
             ]
             if items:
-                conn.execute(insert(child), items)
+                add.run_many(conn, items)
 
-    def _clear_statement(self, name: str) -> Any:
-        statement = self._clears.get(name)
-        if statement is None:
+    def _child_statements(self, dialect: Dialect, name: str) -> tuple[Prepared, Prepared]:
+        # Clearing a row's values of a multi-valued property, and adding one value.
+        found = self._children_sql.get((dialect.name, name))
+        if found is None:
             child = self.children[name]
-            statement = delete(child).where(*(child.c[k] == bindparam(k) for k in self.keys))
-            self._clears[name] = statement
-        return statement
+            clear = delete(child).where(*(child.c[k] == bindparam(k) for k in self.keys))
+            columns = (*self.keys, "position", "value")
+            add = insert(child).values({c: bindparam(c) for c in columns})
+            found = Prepared(clear, dialect), Prepared(add, dialect)
+            self._children_sql[(dialect.name, name)] = found
+        return found
 
     def delete(self, conn: Connection, keys: Mapping[str, Any]) -> bool:
         """Delete a resource and its multi-valued properties; return whether it existed."""

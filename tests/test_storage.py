@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+import time
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
@@ -56,3 +59,105 @@ def test_two_concurrent_puts_creating_one_image_give_201_and_200(app, alice):
         for thread in threads:
             thread.join()
         assert sorted(statuses) == [200, 201]
+
+
+def test_sqlite_writers_queue_on_the_lock_file_instead_of_failing(tmp_path):
+    # With no busy timeout at all, a second writer would fail at once with "database is
+    # locked"; queued on the lock file it waits for the first one's commit and goes on.
+    from app.db import QueuedWriterConnection
+
+    path = str(tmp_path / "queue.sqlite3")
+    setup = sqlite3.connect(path, isolation_level=None)
+    setup.execute("PRAGMA journal_mode=WAL")
+    setup.execute("CREATE TABLE log (writer TEXT)")
+    setup.close()
+    first_began, order, failures, opened = threading.Event(), [], [], []
+
+    def write(name: str, hold: float) -> None:
+        # (Connections stay open to the end: closing one may check the WAL for a moment.)
+        conn = sqlite3.connect(
+            path,
+            timeout=0,
+            isolation_level=None,
+            check_same_thread=False,
+            factory=QueuedWriterConnection,
+        )
+        try:
+            conn.begin_write()
+            if name == "first":
+                first_began.set()
+            order.append(f"{name} began")
+            time.sleep(hold)
+            conn.execute("INSERT INTO log VALUES (?)", (name,))
+            conn.commit()
+            order.append(f"{name} committed")
+        except sqlite3.Error as exc:
+            failures.append(f"{name}: {exc} after {order}")
+        opened.append(conn)
+
+    first = threading.Thread(target=write, args=("first", 0.3))
+    first.start()
+    assert first_began.wait(5)
+    second = threading.Thread(target=write, args=("second", 0))
+    second.start()
+    first.join()
+    second.join()
+    for conn in opened:
+        conn.close()
+    assert failures == []
+    assert order == ["first began", "first committed", "second began", "second committed"]
+    rows = sqlite3.connect(path).execute("SELECT writer FROM log ORDER BY rowid").fetchall()
+    assert rows == [("first",), ("second",)]
+
+
+def test_sqlite_lock_is_released_by_rollback_and_by_a_failed_begin(tmp_path):
+    from app.db import QueuedWriterConnection
+
+    path = str(tmp_path / "release.sqlite3")
+    conn = sqlite3.connect(path, isolation_level=None, factory=QueuedWriterConnection)
+    other = sqlite3.connect(path, isolation_level=None, factory=QueuedWriterConnection)
+    conn.begin_write()
+    conn.rollback()
+    other.begin_write()  # would wait forever if the rollback had kept the lock
+    other.commit()
+    conn.execute("BEGIN")  # a transaction begun outside begin_write: BEGIN IMMEDIATE fails
+    with pytest.raises(sqlite3.OperationalError):
+        conn.begin_write()
+    conn.rollback()
+    other.begin_write()  # the failed begin let go of the lock
+    other.commit()
+    conn.close()
+    other.close()
+
+
+def test_prepared_reads_give_what_sqlalchemy_gives(app, alice):
+    # The driver-level read must convert every column exactly as SQLAlchemy's execution does.
+    from app.db import connection
+    from app.store import store
+
+    alice.put(
+        f"/customers/{alice.customer}/spaces/1/images/same",
+        {"tags": ["x", "y"], "number1": 5, "string2": "é", "maxUnauthorised": 400},
+    )
+    alice.put(f"/customers/{alice.customer}/roles/viewer", {"name": "Viewer"})
+    keys = {"customer": alice.customer, "space": 1, "image": "same"}
+    with app.test_request_context("/"):
+        conn = connection()
+        for name, where in (
+            ("Image", keys),
+            ("Space", {"customer": alice.customer, "space": 1}),
+            ("Customer", {"customer": alice.customer}),
+            ("Role", {"customer": alice.customer, "role": "viewer"}),
+        ):
+            target = store(name)
+            statement = target.select(conn.dialect.name)
+            condition = [target.table.c[k] == v for k, v in where.items()]
+            expected = conn.execute(statement.where(*condition)).mappings().one()
+            found = target.get(conn, where)
+            assert found == target.fetch(conn, statement.where(*condition))[0]
+            assert set(found) == set(expected.keys())
+            for column, value in found.items():
+                if column in target.children:
+                    continue
+                assert value == expected[column], column
+                assert type(value) is type(expected[column]), column

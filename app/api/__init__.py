@@ -43,8 +43,13 @@ def _method() -> str:
     return "GET" if request.method == "HEAD" else request.method
 
 
+def _admin_only(operation: Operation) -> bool:
+    """Whether only an administrator's key may perform ``operation`` (it may answer 403)."""
+    return any(s.code == 403 for s in operation.statuses)
+
+
 def _guard(operation: Operation) -> None:
-    if any(s.code == 403 for s in operation.statuses):
+    if _admin_only(operation):
         auth.require_admin()
 
 
@@ -61,10 +66,12 @@ OVERRIDES = {**ingest.OVERRIDES}
 def _resource_view(cls: Class) -> Callable[..., Response]:
     operations = {op.method: op for op in cls.operations}
     handlers = {m: OVERRIDES.get((cls.name, m), GENERIC.get(m)) for m in operations}
+    admin_only = {m: _admin_only(op) for m, op in operations.items()}
 
     def view(**keys: Any) -> Response:
         method = _method()
-        _guard(operations[method])
+        if admin_only[method]:
+            auth.require_admin()
         if method != "PUT" and not all(map(resources.valid_identifier, keys.values())):
             raise resources.not_found(cls, keys)
         handler = handlers[method]
