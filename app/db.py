@@ -156,13 +156,15 @@ def connection() -> Connection:
     return conn
 
 
-def dbapi_cursor(conn: Connection) -> Any:
-    """Return a cursor of the driver's own connection under ``conn``, inside its transaction.
+def dbapi_cursor(conn: Connection, *, begin: bool = True) -> Any:
+    """Return a cursor of the driver's own connection under ``conn``.
 
-    A connection that may write begins its transaction first (BEGIN IMMEDIATE on SQLite),
-    exactly as its first SQLAlchemy statement would have.
+    For a statement that writes or locks (``begin``), a connection that may write begins its
+    transaction first (BEGIN IMMEDIATE on SQLite), exactly as its first SQLAlchemy statement
+    would have. A plain read before that reads the latest committed state, as it would under
+    PostgreSQL's READ COMMITTED, without taking SQLite's write lock any earlier than needed.
     """
-    if conn.info.get("write") is not False and not conn.in_transaction():
+    if begin and conn.info.get("write") is not False and not conn.in_transaction():
         conn.begin()
     return conn.connection.driver_connection.cursor()
 
@@ -187,8 +189,14 @@ def init_app(app: Flask) -> None:
     engine = make_engine(url)
     app.extensions["dlcs.engine"] = engine
     if engine.dialect.name == "postgresql":
+        # Autocommit: no transaction to reset when a connection goes back to the pool.
         app.extensions["dlcs.reader"] = create_engine(
-            url, isolation_level="AUTOCOMMIT", pool_recycle=1800, pool_size=10, max_overflow=20
+            url,
+            isolation_level="AUTOCOMMIT",
+            pool_reset_on_return=None,
+            pool_recycle=1800,
+            pool_size=10,
+            max_overflow=20,
         )
     auto = app.config.get("AUTO_MIGRATE")
     if auto is None:

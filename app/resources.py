@@ -330,9 +330,8 @@ def new_values(conn: Connection, cls: Class, keys: Mapping[str, Any]) -> dict[st
     return values
 
 
-def writable_defaults(conn: Connection, cls: Class, keys: Mapping[str, Any]) -> dict[str, Any]:
-    """Return the values a PUT gives the writable properties it leaves out."""
-    fresh = new_values(conn, cls, keys)
+def writable(cls: Class, fresh: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the values a PUT gives the writable properties it leaves out (from new_values)."""
     return {
         p.name: fresh.get(p.name)
         for p in cls.stored
@@ -361,12 +360,15 @@ def put(cls: Class, keys: Mapping[str, Any]) -> Response:
     given_readonly = take_readonly(cls, body)
     body_values, body_faults = load(cls, body, partial=False)
     hook = AFTER_WRITE.get(cls.name)
+    # The values a new resource starts with, which a replacement also falls back to for the
+    # writable properties it leaves out (an Image: its space's defaults).
+    fresh = new_values(conn, cls, keys)
     for attempt in range(2):
         current = store(cls.name).get(conn, keys, lock=True)
         if current is None:  # an existing resource has its parent
             check_parent(conn, cls, keys)
         check_write(_current_document(conn, cls, current))
-        base = current if current is not None else new_values(conn, cls, keys)
+        base = current if current is not None else fresh
         faults = envelope_faults
         if given_readonly:
             faults = faults + readonly_faults(cls, given_readonly, dump(cls, base))
@@ -379,7 +381,7 @@ def put(cls: Class, keys: Mapping[str, Any]) -> Response:
                 written = {**base, **loaded, "created": now()}
                 store(cls.name).insert(conn, written)
             else:
-                changes = {**writable_defaults(conn, cls, keys), **loaded}
+                changes = {**writable(cls, fresh), **loaded}
                 store(cls.name).update(conn, keys, changes, current)
                 written = {**current, **changes}
             follow_up = hook(conn, keys, current, loaded) if hook else None

@@ -50,7 +50,9 @@ class Prepared:
     conversions of parameters and column values, and runs the statement directly.
     """
 
-    def __init__(self, statement: Executable, dialect: Dialect) -> None:
+    def __init__(self, statement: Executable, dialect: Dialect, *, begins: bool = True) -> None:
+        # ``begins``: the statement writes or locks, so it runs inside the write transaction.
+        self.begins = begins
         compiled = statement.compile(dialect=dialect)
         self.sql = str(compiled)
         if "POSTCOMPILE" in self.sql:
@@ -83,7 +85,7 @@ class Prepared:
 
     def first(self, conn: Connection, values: Mapping[str, Any]) -> dict[str, Any] | None:
         """Return the first row for these parameter values, as a dict, or None."""
-        cursor = dbapi_cursor(conn)
+        cursor = dbapi_cursor(conn, begin=self.begins)
         try:
             cursor.execute(self.sql, self._parameters(values))
             row = cursor.fetchone()
@@ -151,7 +153,8 @@ class Store:
     def _prepared(self, dialect: Dialect, name: str) -> Prepared:
         found = self._compiled.get((dialect.name, name))
         if found is None:
-            found = Prepared(self._statements(dialect.name)[name], dialect)
+            statement = self._statements(dialect.name)[name]
+            found = Prepared(statement, dialect, begins=name == "lock")
             self._compiled[(dialect.name, name)] = found
         return found
 

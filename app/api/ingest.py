@@ -253,7 +253,7 @@ def _write_member(conn: Connection, item: dict[str, Any]) -> None:
     if item["current"] is None:
         store("Image").insert(conn, {**item["base"], **loaded, "created": now()})
     else:
-        defaults = resources.writable_defaults(conn, IMAGE, keys)
+        defaults = resources.writable(IMAGE, resources.new_values(conn, IMAGE, keys))
         store("Image").update(conn, keys, {**defaults, **loaded})
 
 
