@@ -5,6 +5,8 @@ from __future__ import annotations
 import fcntl
 import os
 import sqlite3
+import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +91,8 @@ def make_engine(url: str) -> Engine:
     engine = create_engine(
         url,
         connect_args={"timeout": 30, "check_same_thread": False, "factory": QueuedWriterConnection},
+        pool_size=10,
+        max_overflow=20,
     )
 
     @event.listens_for(engine, "connect")
@@ -137,21 +141,70 @@ def _writer() -> Connection:
     return conn
 
 
-def _reader() -> Connection:
-    # PostgreSQL: a request that cannot write reads through a pool of autocommit
-    # connections, so it costs no BEGIN and no ROLLBACK round trip.
-    conn = current_app.extensions["dlcs.reader"].connect()
-    conn.info["write"] = False
-    return conn
+class ReadConnections:
+    """Connections of requests that cannot write, kept open from one request to the next.
+
+    Checking a connection out of SQLAlchemy's pool and back in costs about what a read by
+    key does, so a safe request takes an idle connection from here instead. On PostgreSQL
+    they come from the autocommit engine (no BEGIN, no ROLLBACK round trips); on SQLite they
+    never begin a transaction, so each read sees the latest commit. A connection goes back
+    to the pool when it was invalidated, when it has been out longer than ``max_age``
+    seconds (as pool_recycle would), or when ``size`` are idle already.
+    """
+
+    def __init__(self, engine: Engine, size: int = 8, max_age: float = 600.0) -> None:
+        self.engine, self.size, self.max_age = engine, size, max_age
+        self.idle: deque[tuple[float, Connection]] = deque()  # append and pop are atomic
+
+    def take(self) -> Connection:
+        """Return an idle read connection, or a new one from the pool."""
+        now = time.monotonic()
+        while True:
+            try:
+                since, conn = self.idle.pop()
+            except IndexError:
+                break
+            if now - since < self.max_age and not conn.invalidated:
+                conn.info["taken"] = since
+                return conn
+            self._release(conn)
+        conn = self.engine.connect()
+        conn.info["write"] = False
+        conn.info["taken"] = now
+        return conn
+
+    def give_back(self, conn: Connection) -> None:
+        """Keep a connection for the next safe request, or return it to the pool."""
+        if conn.in_transaction():
+            conn.rollback()  # SQLAlchemy's own bookkeeping: no transaction was begun
+        if conn.invalidated or len(self.idle) >= self.size:
+            self._release(conn)
+            return
+        # (A connection that reconnected during the request has a new, empty info.)
+        conn.info["write"] = False
+        self.idle.append((conn.info.setdefault("taken", time.monotonic()), conn))
+
+    def close(self) -> None:
+        """Return every idle connection to the pool."""
+        while self.idle:
+            self._release(self.idle.pop()[1])
+
+    @staticmethod
+    def _release(conn: Connection) -> None:
+        conn.info.pop("write", None)
+        conn.info.pop("taken", None)
+        conn.close()
 
 
 def connection() -> Connection:
     """Return this request's connection, opening it on first use."""
     conn = g.get("db")
     if conn is None:
-        reader = current_app.extensions.get("dlcs.reader")
-        safe = has_request_context() and request.method in SAFE_METHODS
-        conn = _reader() if reader is not None and safe else _writer()
+        if has_request_context() and request.method in SAFE_METHODS:
+            conn = current_app.extensions["dlcs.reads"].take()
+            g.db_reads = True
+        else:
+            conn = _writer()
         g.db = conn
     return conn
 
@@ -171,6 +224,8 @@ def dbapi_cursor(conn: Connection, *, begin: bool = True) -> Any:
 
 def dispose(app: Flask) -> None:
     """Close every pooled connection of an app (tests and tools that build many apps)."""
+    if "dlcs.reads" in app.extensions:
+        app.extensions["dlcs.reads"].close()
     for name in ("dlcs.engine", "dlcs.reader"):
         if name in app.extensions:
             app.extensions[name].dispose()
@@ -178,7 +233,11 @@ def dispose(app: Flask) -> None:
 
 def _close(_exc: BaseException | None) -> None:
     conn = g.pop("db", None)
-    if conn is not None:
+    if conn is None:
+        return
+    if g.pop("db_reads", False):
+        current_app.extensions["dlcs.reads"].give_back(conn)
+    else:
         conn.info.pop("write", None)
         conn.close()  # rolls back whatever was not committed
 
@@ -198,6 +257,8 @@ def init_app(app: Flask) -> None:
             pool_size=10,
             max_overflow=20,
         )
+    reads = app.extensions.get("dlcs.reader", engine)
+    app.extensions["dlcs.reads"] = ReadConnections(reads)
     auto = app.config.get("AUTO_MIGRATE")
     if auto is None:
         auto = not app.config.get("DATABASE_URL")

@@ -83,11 +83,31 @@ class Prepared:
             bound[name] = convert(value) if convert is not None else value
         return tuple(bound[n] for n in self.order) if self.order is not None else bound
 
+    def _execute(
+        self, conn: Connection, cursor: Any, parameters: Any, *, many: bool = False
+    ) -> None:
+        try:
+            (cursor.executemany if many else cursor.execute)(self.sql, parameters)
+        except conn.dialect.loaded_dbapi.Error as exc:
+            # As SQLAlchemy would: a connection the server dropped is not used again.
+            if conn.dialect.is_disconnect(exc, conn.connection.dbapi_connection, cursor):
+                conn.invalidate(exc)
+            raise
+
     def first(self, conn: Connection, values: Mapping[str, Any]) -> dict[str, Any] | None:
         """Return the first row for these parameter values, as a dict, or None."""
+        parameters = self._parameters(values)
         cursor = dbapi_cursor(conn, begin=self.begins)
         try:
-            cursor.execute(self.sql, self._parameters(values))
+            self._execute(conn, cursor, parameters)
+        except conn.dialect.loaded_dbapi.Error:
+            # A read outside any transaction on a connection the server had dropped (say,
+            # a restart since it was last used) is simply read again on a new connection.
+            if not conn.invalidated or conn.in_transaction():
+                raise
+            cursor = dbapi_cursor(conn, begin=self.begins)
+            self._execute(conn, cursor, parameters)
+        try:
             row = cursor.fetchone()
         finally:
             cursor.close()
@@ -103,7 +123,7 @@ class Prepared:
         """Execute the statement with these parameter values; return the rows it changed."""
         cursor = dbapi_cursor(conn)
         try:
-            cursor.execute(self.sql, self._parameters(values))
+            self._execute(conn, cursor, self._parameters(values))
             return cursor.rowcount
         finally:
             cursor.close()
@@ -112,7 +132,7 @@ class Prepared:
         """Execute the statement once for each of ``rows`` (one round trip where the driver can)."""
         cursor = dbapi_cursor(conn)
         try:
-            cursor.executemany(self.sql, [self._parameters(r) for r in rows])
+            self._execute(conn, cursor, [self._parameters(r) for r in rows], many=True)
         finally:
             cursor.close()
 

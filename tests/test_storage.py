@@ -161,3 +161,62 @@ def test_prepared_reads_give_what_sqlalchemy_gives(app, alice):
                     continue
                 assert value == expected[column], column
                 assert type(value) is type(expected[column]), column
+
+
+def test_safe_requests_reuse_a_read_connection_and_still_see_every_commit(app, alice):
+    url = f"/customers/{alice.customer}/spaces/1/images/fresh"
+    alice.put(url, {"number1": 1})
+    reads = app.extensions["dlcs.reads"]
+    alice.get(url)
+    assert len(reads.idle) == 1
+    kept = reads.idle[0][1]
+    for number in (2, 3):
+        alice.patch(url, {"number1": number})
+        assert alice.get(url).json["number1"] == number  # no snapshot carried over
+        assert len(reads.idle) == 1
+        assert reads.idle[0][1] is kept
+
+
+def test_read_connections_go_back_to_the_pool_when_invalid_old_or_too_many(app):
+    from app.db import ReadConnections
+
+    engine = app.extensions.get("dlcs.reader", app.extensions["dlcs.engine"])
+    before = engine.pool.checkedout()
+    reads = ReadConnections(engine, size=1)
+    first, second = reads.take(), reads.take()
+    assert engine.pool.checkedout() == before + 2
+    reads.give_back(first)
+    reads.give_back(second)  # one idle already: this one is closed
+    assert len(reads.idle) == 1
+    assert engine.pool.checkedout() == before + 1
+    again = reads.take()
+    assert again is first
+    again.invalidate()
+    reads.give_back(again)
+    assert len(reads.idle) == 0
+    aged = ReadConnections(engine, max_age=0)
+    old = aged.take()
+    aged.give_back(old)
+    assert aged.take() is not old  # out too long: a fresh one from the pool
+    aged.close()
+    reads.close()
+    assert engine.pool.checkedout() == before
+
+
+def test_a_read_survives_the_server_dropping_its_idle_connection(app, alice):
+    engine = app.extensions["dlcs.engine"]
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL: a server that can drop a connection")
+    url = f"/customers/{alice.customer}/spaces/1/images/dropped"
+    alice.put(url, {"number1": 7})
+    alice.get(url)
+    reads = app.extensions["dlcs.reads"]
+    parked = reads.idle[0][1]
+    pid = parked.connection.driver_connection.info.backend_pid
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f"SELECT pg_terminate_backend({pid})")
+    time.sleep(0.2)
+    response = alice.get(url)
+    assert response.status_code == 200
+    assert response.json["number1"] == 7
+    assert reads.idle[0][1].connection.driver_connection.info.backend_pid != pid
