@@ -3,8 +3,9 @@
 Seeds a database (SQLite and/or PostgreSQL) with a space of 10,000 images and one of
 1,000,000, starts the server with gunicorn exactly as the Procfile does, starts the bare app
 (bench/bare.py) with the same settings, and drives both with wrk from a second process,
-alternating between them path by path. Prints requests per second, p50 and p99 latency and
-the ratios the targets are stated in, and writes them to bench/results/. Usage:
+alternating between them path by path. Prints requests per second, p50 and p99 latency, the
+workers' CPU time per request, and the ratios the targets are stated in, and writes them to
+bench/results/. Usage:
 
     .venv/bin/python -m bench.http [--database sqlite postgresql] [--quick]
 """
@@ -177,11 +178,24 @@ def start(port: int, app_path: str, env: dict[str, str]) -> subprocess.Popen:
     raise RuntimeError(f"{app_path} did not start on port {port}")
 
 
+def workers(master: subprocess.Popen) -> list[str]:
+    """Return the process ids of the gunicorn workers of ``master``."""
+    return Path(f"/proc/{master.pid}/task/{master.pid}/children").read_text().split()
+
+
+def cpu_seconds(master: subprocess.Popen) -> float:
+    """Return the CPU time (user and system) the workers of ``master`` have used so far."""
+    ticks = 0
+    for pid in workers(master):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def rss_megabytes(master: subprocess.Popen) -> list[float]:
     """Return the resident memory of each gunicorn worker of ``master``."""
-    children = Path(f"/proc/{master.pid}/task/{master.pid}/children").read_text().split()
     sizes = []
-    for pid in children:
+    for pid in workers(master):
         status = Path(f"/proc/{pid}/status").read_text()
         kilobytes = int(re.search(r"VmRSS:\s+(\d+)", status).group(1))
         sizes.append(round(kilobytes / 1024, 1))
@@ -219,8 +233,8 @@ def run(database: str, quick: bool, only: list[str] | None = None) -> dict[str, 
     # A run of chosen paths without the deep pages needs no million-image space.
     deep_pages = only is None or any("page" in text for text in only)
     small, big = (1_000, 20_000) if quick or not deep_pages else (10_000, 1_000_000)
-    seconds = 1 if quick else 6
-    rounds = 1 if quick else 3
+    seconds = 1 if quick else 4
+    rounds = 1 if quick else 5
     folder = Path(tempfile.mkdtemp(prefix="dlcs-http-"))
     url, drop = fresh_database(PG_SERVER if database == "postgresql" else None, folder)
     try:
@@ -268,6 +282,7 @@ def run(database: str, quick: bool, only: list[str] | None = None) -> dict[str, 
         env = {"DATABASE_URL": url, "DLCS_EMBEDDED_WORKER": "false", "DLCS_AUTO_MIGRATE": "false"}
         ours = start(18081, "wsgi:app", env)
         bare = start(18082, "bench.bare:app", {})
+        servers = {"bare": (18082, bare), "server": (18081, ours)}
         results: dict[str, Any] = {}
         try:
             for port in (18082, 18081):  # warm both up: imports, pools, caches, page cache
@@ -276,14 +291,19 @@ def run(database: str, quick: bool, only: list[str] | None = None) -> dict[str, 
             for name, (path, headers, lua) in paths.items():
                 runs: dict[str, list[dict[str, Any]]] = {"bare": [], "server": []}
                 for _ in range(rounds):
-                    for label, port in (("bare", 18082), ("server", 18081)):
+                    for label, (port, process) in servers.items():
+                        used = cpu_seconds(process)
                         measured = wrk(f"http://127.0.0.1:{port}{path}", seconds, headers, lua)
+                        used = cpu_seconds(process) - used
+                        served = measured["rps"] * seconds
+                        measured["cpu_us"] = round(used / served * 1e6) if served else None
                         runs[label].append(measured)
                 # The median run of each, so one disturbed run moves nothing.
                 best = {k: sorted(v, key=lambda m: m["rps"])[len(v) // 2] for k, v in runs.items()}
                 results[name] = {
                     **best["server"],
                     "bare_rps": best["bare"]["rps"],
+                    "bare_cpu_us": best["bare"]["cpu_us"],
                     "ratio_to_bare": round(best["server"]["rps"] / best["bare"]["rps"], 3),
                 }
             memory = rss_megabytes(ours)
@@ -334,11 +354,14 @@ def _targets(
 def show(report: dict[str, Any]) -> None:
     """Print a report as a table."""
     print(f"\n{report['database']} ({report['wrk']})")
-    print(f"{'path':58} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'bare':>9} {'ratio':>6}")
+    print(
+        f"{'path':58} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'bare':>9} {'ratio':>6}"
+        f" {'cpu us':>7} {'bare cpu':>8}"
+    )
     for name, r in report["results"].items():
         print(
             f"{name:58} {r['rps']:9.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} "
-            f"{r['bare_rps']:9.0f} {r['ratio_to_bare']:6.2f}"
+            f"{r['bare_rps']:9.0f} {r['ratio_to_bare']:6.2f} {r['cpu_us']:7} {r['bare_cpu_us']:8}"
             + (f"  FAILED {r['failed']}" if r["failed"] else "")
         )
     print(f"worker RSS (MB): {report['worker_rss_mb']}")
