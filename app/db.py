@@ -106,8 +106,8 @@ def make_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
-        # A writer takes the write lock up front, so two writers queue on the busy
-        # timeout instead of deadlocking when both upgrade a read lock. A reader of a
+        # A writer takes the write lock up front (after the lock file), so two writers
+        # queue instead of deadlocking when both upgrade a read lock. A reader of a
         # request that cannot write needs no transaction: each SELECT reads a snapshot.
         write = conn.info.get("write")
         if write:

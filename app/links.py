@@ -25,8 +25,15 @@ def _template(path: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return tuple(parts), tuple(names)
 
 
+# Characters a path segment carries as they are (RFC 3986 unreserved): most identifiers.
+_UNRESERVED = re.compile(r"[A-Za-z0-9._~-]*").fullmatch
+
+
 def _segment(value: Any) -> str:
-    return str(value) if isinstance(value, int) else quote(str(value), safe="")
+    if isinstance(value, int):
+        return str(value)
+    text = str(value)
+    return text if _UNRESERVED(text) else quote(text, safe="")
 
 
 def iri(path: str, values: Any, last: Any = None) -> str:

@@ -70,7 +70,9 @@ def format_datetime(value: dt.datetime) -> str:
     """Return ``value`` as ISO 8601 in UTC with its offset, to the millisecond."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC).isoformat(timespec="milliseconds")
+    elif value.utcoffset():
+        value = value.astimezone(dt.UTC)
+    return value.isoformat(timespec="milliseconds")
 
 
 class Link(fields.Field):
@@ -182,7 +184,7 @@ def lenient_schema(name: str) -> Schema:
 
 # -- the fast way out ----------------------------------------------------------------------------
 
-Step = tuple[str, str, Callable[[Any, Mapping[str, Any]], Any]]
+Step = tuple[str, str, Callable[[Any, Mapping[str, Any]], Any] | None]
 
 
 def _derived(path: str) -> Callable[[Any, Mapping[str, Any]], Any]:
@@ -210,7 +212,7 @@ def _step(cls: Class, prop: Prop) -> Step:
     elif prop.multiple:
         convert = lambda v, _row: list(v)  # noqa: E731
     else:
-        convert = lambda v, _row: v  # noqa: E731
+        return prop.name, attribute, None  # written as stored
     return prop.name, attribute, convert
 
 
@@ -230,9 +232,11 @@ def dumper(name: str) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
             value = row.get(attribute) if attribute else True
             if value is None:
                 continue
-            value = convert(value, row)
-            if value is not None:
-                out[key] = value
+            if convert is not None:
+                value = convert(value, row)
+                if value is None:
+                    continue
+            out[key] = value
         return out
 
     return dump

@@ -209,8 +209,8 @@ class Store:
         values = inner.correlate(self.table).subquery()
         return select(func.json_group_array(values.c.value)).scalar_subquery().label(name)
 
-    def _values(self, row: Mapping[str, Any]) -> dict[str, Any]:
-        values = dict(row)
+    def _values(self, values: dict[str, Any]) -> dict[str, Any]:
+        # ``values``: a row as a new dict, completed in place.
         for name in self.children:
             found = values.get(name)
             if isinstance(found, str):
@@ -225,7 +225,9 @@ class Store:
 
     def fetch(self, conn: Connection, query: Select) -> list[dict[str, Any]]:
         """Run a SELECT built from :meth:`select` and return its resources."""
-        return [self._values(r) for r in conn.execute(query).mappings()]
+        result = conn.execute(query)
+        names = tuple(result.keys())  # once, not per row as a mapping view would
+        return [self._values(dict(zip(names, row, strict=True))) for row in result]
 
     def insert(self, conn: Connection, values: Mapping[str, Any]) -> dict[str, Any]:
         """Insert a resource; return its key values (a serial key is filled in)."""
