@@ -102,6 +102,11 @@ def make_engine(url: str) -> Engine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        # Reads map the file (up to 1 GiB) instead of copying each page in with a system
+        # call, and each connection caches 16 MB of pages rather than 2: with a million
+        # images, a read by key is several times cheaper (measured in bench/).
+        cursor.execute("PRAGMA mmap_size=1073741824")
+        cursor.execute("PRAGMA cache_size=-16000")
         cursor.close()
 
     @event.listens_for(engine, "begin")
