@@ -53,6 +53,9 @@ class Prepared:
     def __init__(self, statement: Executable, dialect: Dialect, *, begins: bool = True) -> None:
         # ``begins``: the statement writes or locks, so it runs inside the write transaction.
         self.begins = begins
+        # psycopg prepares a statement on the server by itself only after five runs on a
+        # connection, and checks each time whether to; these run on every request.
+        self.options = {"prepare": True} if dialect.driver == "psycopg" else {}
         compiled = statement.compile(dialect=dialect)
         self.sql = str(compiled)
         if "POSTCOMPILE" in self.sql:
@@ -87,7 +90,10 @@ class Prepared:
         self, conn: Connection, cursor: Any, parameters: Any, *, many: bool = False
     ) -> None:
         try:
-            (cursor.executemany if many else cursor.execute)(self.sql, parameters)
+            if many:
+                cursor.executemany(self.sql, parameters)
+            else:
+                cursor.execute(self.sql, parameters, **self.options)
         except conn.dialect.loaded_dbapi.Error as exc:
             # As SQLAlchemy would: a connection the server dropped is not used again.
             if conn.dialect.is_disconnect(exc, conn.connection.dbapi_connection, cursor):
