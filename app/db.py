@@ -103,8 +103,8 @@ def make_engine(url: str) -> Engine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         # Reads map the file (up to 1 GiB) instead of copying each page in with a system
-        # call, and each connection caches 16 MB of pages rather than 2: with a million
-        # images, a read by key is several times cheaper (measured in bench/).
+        # call, and each connection caches 16 MB of pages rather than 2: beside a million
+        # images, a GET of one cost 20% less CPU and a page of 100 40% less (bench/).
         cursor.execute("PRAGMA mmap_size=1073741824")
         cursor.execute("PRAGMA cache_size=-16000")
         cursor.close()
