@@ -60,6 +60,12 @@ def caller() -> Caller | None:
     known = g.get("caller", _UNKNOWN)
     if known is not _UNKNOWN:
         return known
+    header = request.environ.get("HTTP_AUTHORIZATION")
+    if header:
+        known = key_cache().caller_for(header)
+        if known is not None:
+            g.caller = known
+            return known
     auth = request.authorization or _console_credentials()
     found = None
     if auth is not None:
@@ -68,6 +74,8 @@ def caller() -> Caller | None:
         found = _check(auth.username, auth.password)
         if found is None:
             raise unauthorized("The API key or its secret is wrong.")
+        if header:
+            key_cache().remember(header, auth.username, found)
     g.caller = found
     return found
 
@@ -102,7 +110,27 @@ class KeyCache:
     def __init__(self, seconds: float, size: int = 10_000) -> None:
         self.seconds, self.size = seconds, size
         self.entries: dict[str, tuple[float, tuple[int, str, bool] | None]] = {}
+        # Authorization headers found good: a SHA-256 of the whole header (never the secret
+        # itself) -> when to check again, the key, the caller. A client sends the same header
+        # on every request, so parsing and verifying it once per ``seconds`` is enough.
+        self.callers: dict[bytes, tuple[float, str, Caller]] = {}
         self.lock = threading.Lock()
+
+    def caller_for(self, header: str) -> Caller | None:
+        """Return the caller of an Authorization header found good lately, or None."""
+        entry = self.callers.get(_digest(header))
+        if entry is not None and entry[0] > time.monotonic():
+            return entry[2]
+        return None
+
+    def remember(self, header: str, key: str, found: Caller) -> None:
+        """Note that an Authorization header, sending ``key``, was found good."""
+        if self.seconds <= 0:
+            return
+        with self.lock:
+            if len(self.callers) >= self.size:
+                self.callers.clear()
+            self.callers[_digest(header)] = (time.monotonic() + self.seconds, key, found)
 
     def get(self, key: str) -> tuple[int, str, bool] | None:
         """Return the customer, secret hash and admin flag of a key, from memory or the database."""
@@ -123,11 +151,18 @@ class KeyCache:
         """Drop a key (deleted, or its customer changed)."""
         with self.lock:
             self.entries.pop(key, None)
+            for digest in [d for d, entry in self.callers.items() if entry[1] == key]:
+                del self.callers[digest]
 
     def clear(self) -> None:
         """Drop every key."""
         with self.lock:
             self.entries.clear()
+            self.callers.clear()
+
+
+def _digest(header: str) -> bytes:
+    return hashlib.sha256(header.encode("utf-8", "surrogateescape")).digest()
 
 
 def key_cache() -> KeyCache:

@@ -79,8 +79,12 @@ def test_bad_credentials_are_401(secret_image, anon, headers):
 
 def test_wrong_secret_is_401(runner, secret_image, anon):
     key_doc = secret_image.post(f"/customers/{secret_image.customer}/keys").get_json()
+    good = basic(key_doc["key"], key_doc["secret"])
+    assert anon.get(f"/customers/{secret_image.customer}", headers=good).status_code == 200
+    # The key was just found good: a wrong secret with it is still checked, and refused.
     r = anon.get(f"/customers/{secret_image.customer}", headers=basic(key_doc["key"], "wrong"))
     assert r.status_code == 401
+    assert anon.get(f"/customers/{secret_image.customer}", headers=good).status_code == 200
 
 
 def test_admin_key_acts_on_every_customer(admin, secret_image):

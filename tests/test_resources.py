@@ -186,8 +186,9 @@ def test_secret_is_stored_only_as_a_hash(alice, app):
 def test_deleted_key_no_longer_authenticates(alice):
     c = alice.customer
     doc = alice.post(f"/customers/{c}/keys").get_json()
-    assert alice.delete(path(doc["@id"])).status_code == 204
     new = alice.as_(basic(doc["key"], doc["secret"]))
+    assert new.get(f"/customers/{c}").status_code == 200  # now known to this process
+    assert alice.delete(path(doc["@id"])).status_code == 204
     assert new.get(f"/customers/{c}").status_code == 401
 
 
