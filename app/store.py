@@ -59,7 +59,7 @@ class Prepared:
         compiled = statement.compile(dialect=dialect)
         self.sql = str(compiled)
         if "POSTCOMPILE" in self.sql:
-            raise ValueError("a prepared read cannot expand parameters at run time")
+            raise ValueError("a prepared statement cannot expand parameters at run time")
         # qmark/numeric drivers (sqlite3) take a tuple in this order, named ones a dict.
         self.order = compiled.positiontup
         # Each parameter: the key of its value (None: a fixed value, as LIMIT's), its conversion.
