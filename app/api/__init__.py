@@ -48,11 +48,6 @@ def _admin_only(operation: Operation) -> bool:
     return any(s.code == 403 for s in operation.statuses)
 
 
-def _guard(operation: Operation) -> None:
-    if _admin_only(operation):
-        auth.require_admin()
-
-
 GENERIC = {
     "GET": resources.get,
     "PUT": resources.put,
@@ -92,10 +87,11 @@ def _owner(path: str) -> Class | None:
 def _collection_view(prop: Prop) -> Callable[..., Response]:
     member = dlcs.get(prop.member or "")
     owner = _owner(prop.path or "")
-    operations = {op.method: op for op in prop.operations}
+    admin_only = {op.method: _admin_only(op) for op in prop.operations}
 
     def view(**keys: Any) -> Response:
-        _guard(operations[_method()])
+        if admin_only[_method()]:
+            auth.require_admin()
         if owner is not None and not store(owner.name).exists(resources.connection(), keys):
             raise resources.not_found(owner, keys)
         if request.method == "POST":
