@@ -139,30 +139,27 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         command.upgrade(cfg, revision)
 
 
-def _writer() -> Connection:
-    conn = current_app.extensions["dlcs.engine"].connect()
-    # None (outside requests) keeps a plain transaction; False marks a safe request.
-    conn.info["write"] = (request.method not in SAFE_METHODS) if has_request_context() else None
-    return conn
-
-
-class ReadConnections:
-    """Connections of requests that cannot write, kept open from one request to the next.
+class IdleConnections:
+    """Connections kept open from one request to the next, for reads or for writes.
 
     Checking a connection out of SQLAlchemy's pool and back in costs about what a read by
-    key does, so a safe request takes an idle connection from here instead. On PostgreSQL
-    they come from the autocommit engine (no BEGIN, no ROLLBACK round trips); on SQLite they
-    never begin a transaction, so each read sees the latest commit. A connection goes back
-    to the pool when it was invalidated, when it has been out longer than ``max_age``
+    key does, so a request takes an idle connection from here instead: requests that
+    cannot write from the readers (on PostgreSQL the autocommit engine: no BEGIN, no
+    ROLLBACK round trips; on SQLite they never begin a transaction, so each read sees the
+    latest commit), the others from the writers. A connection comes back with no
+    transaction open (what was not committed is rolled back, as the pool would). It goes
+    back to the pool when it was invalidated, when it has been out longer than ``max_age``
     seconds (as pool_recycle would), or when ``size`` are idle already.
     """
 
-    def __init__(self, engine: Engine, size: int = 8, max_age: float = 600.0) -> None:
-        self.engine, self.size, self.max_age = engine, size, max_age
+    def __init__(
+        self, engine: Engine, *, write: bool, size: int = 8, max_age: float = 600.0
+    ) -> None:
+        self.engine, self.write, self.size, self.max_age = engine, write, size, max_age
         self.idle: deque[tuple[float, Connection]] = deque()  # append and pop are atomic
 
     def take(self) -> Connection:
-        """Return an idle read connection, or a new one from the pool."""
+        """Return an idle connection, or a new one from the pool."""
         now = time.monotonic()
         while True:
             try:
@@ -174,19 +171,23 @@ class ReadConnections:
                 return conn
             self._release(conn)
         conn = self.engine.connect()
-        conn.info["write"] = False
+        conn.info["write"] = self.write
         conn.info["taken"] = now
         return conn
 
     def give_back(self, conn: Connection) -> None:
-        """Keep a connection for the next safe request, or return it to the pool."""
+        """Keep a connection for the next request, or return it to the pool."""
         if conn.in_transaction():
-            conn.rollback()  # SQLAlchemy's own bookkeeping: no transaction was begun
+            conn.rollback()  # (for a reader, SQLAlchemy's own bookkeeping: nothing was begun)
+        elif not conn.invalidated:
+            # As the pool's reset would: psycopg begins a transaction before a plain read on a
+            # writer's connection, which SQLAlchemy does not know of (no round trip if none).
+            conn.connection.dbapi_connection.rollback()
         if conn.invalidated or len(self.idle) >= self.size:
             self._release(conn)
             return
         # (A connection that reconnected during the request has a new, empty info.)
-        conn.info["write"] = False
+        conn.info["write"] = self.write
         self.idle.append((conn.info.setdefault("taken", time.monotonic()), conn))
 
     def close(self) -> None:
@@ -205,11 +206,13 @@ def connection() -> Connection:
     """Return this request's connection, opening it on first use."""
     conn = g.get("db")
     if conn is None:
-        if has_request_context() and request.method in SAFE_METHODS:
-            conn = current_app.extensions["dlcs.reads"].take()
-            g.db_reads = True
+        if has_request_context():
+            kind = "dlcs.reads" if request.method in SAFE_METHODS else "dlcs.writes"
+            conn = current_app.extensions[kind].take()
+            g.db_idle = kind
         else:
-            conn = _writer()
+            conn = current_app.extensions["dlcs.engine"].connect()
+            conn.info["write"] = None  # a plain transaction, outside requests
         g.db = conn
     return conn
 
@@ -229,8 +232,9 @@ def dbapi_cursor(conn: Connection, *, begin: bool = True) -> Any:
 
 def dispose(app: Flask) -> None:
     """Close every pooled connection of an app (tests and tools that build many apps)."""
-    if "dlcs.reads" in app.extensions:
-        app.extensions["dlcs.reads"].close()
+    for name in ("dlcs.reads", "dlcs.writes"):
+        if name in app.extensions:
+            app.extensions[name].close()
     for name in ("dlcs.engine", "dlcs.reader"):
         if name in app.extensions:
             app.extensions[name].dispose()
@@ -240,8 +244,9 @@ def _close(_exc: BaseException | None) -> None:
     conn = g.pop("db", None)
     if conn is None:
         return
-    if g.pop("db_reads", False):
-        current_app.extensions["dlcs.reads"].give_back(conn)
+    kind = g.pop("db_idle", None)
+    if kind is not None:
+        current_app.extensions[kind].give_back(conn)
     else:
         conn.info.pop("write", None)
         conn.close()  # rolls back whatever was not committed
@@ -263,7 +268,8 @@ def init_app(app: Flask) -> None:
             max_overflow=20,
         )
     reads = app.extensions.get("dlcs.reader", engine)
-    app.extensions["dlcs.reads"] = ReadConnections(reads)
+    app.extensions["dlcs.reads"] = IdleConnections(reads, write=False)
+    app.extensions["dlcs.writes"] = IdleConnections(engine, write=True)
     auto = app.config.get("AUTO_MIGRATE")
     if auto is None:
         auto = not app.config.get("DATABASE_URL")

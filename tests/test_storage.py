@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import threading
 import time
@@ -9,10 +11,12 @@ import time
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from psycopg.pq import TransactionStatus
 from sqlalchemy import inspect
 
 from app import create_app
 from app.models import metadata
+from tests.conftest import BASE
 
 
 def test_migrations_produce_exactly_the_declared_tables(app):
@@ -177,12 +181,48 @@ def test_safe_requests_reuse_a_read_connection_and_still_see_every_commit(app, a
         assert reads.idle[0][1] is kept
 
 
+def test_write_connections_are_reused_and_come_back_with_nothing_open(app, alice, admin):
+    # A write refused inside its transaction (after the lock) returns its connection rolled
+    # back: nothing half-applied, no transaction left open on the driver's connection, and
+    # on SQLite the writers' lock file free for the next writer of any process.
+    c = alice.customer
+    url = f"/customers/{c}/spaces/1/images/kept"
+    assert alice.put(url, {"number1": 1}).status_code == 201
+    writes = app.extensions["dlcs.writes"]
+    assert len(writes.idle) == 1
+    kept = writes.idle[0][1]
+    refused = alice.put(url, {"number1": 2, "roles": [f"{BASE}/customers/{c}/roles/none"]})
+    assert refused.status_code == 400
+    assert [conn for _, conn in writes.idle] == [kept]
+    assert not kept.in_transaction()
+    driver = kept.connection.dbapi_connection
+    postgres = app.extensions["dlcs.engine"].dialect.name == "postgresql"
+    if postgres:
+        assert driver.info.transaction_status == TransactionStatus.IDLE
+    else:
+        assert not driver.in_transaction
+        lock = os.open(f"{app.extensions['dlcs.engine'].url.database}-writers.lock", os.O_RDWR)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # raises if still held
+        finally:
+            os.close(lock)
+    assert alice.get(url).json["number1"] == 1
+    # A plain read on a writer's connection (psycopg begins a transaction for it) is undone too.
+    for _ in range(2):  # (the second time with the caller's key already known)
+        assert admin.post("/customers/999999/spaces", {"name": "x"}).status_code == 404
+    assert not kept.in_transaction()
+    if postgres:
+        assert driver.info.transaction_status == TransactionStatus.IDLE
+    assert alice.patch(url, {"number1": 3}).status_code == 200
+    assert alice.get(url).json["number1"] == 3
+
+
 def test_read_connections_go_back_to_the_pool_when_invalid_old_or_too_many(app):
-    from app.db import ReadConnections
+    from app.db import IdleConnections
 
     engine = app.extensions.get("dlcs.reader", app.extensions["dlcs.engine"])
     before = engine.pool.checkedout()
-    reads = ReadConnections(engine, size=1)
+    reads = IdleConnections(engine, write=False, size=1)
     first, second = reads.take(), reads.take()
     assert engine.pool.checkedout() == before + 2
     reads.give_back(first)
@@ -194,7 +234,7 @@ def test_read_connections_go_back_to_the_pool_when_invalid_old_or_too_many(app):
     again.invalidate()
     reads.give_back(again)
     assert len(reads.idle) == 0
-    aged = ReadConnections(engine, max_age=0)
+    aged = IdleConnections(engine, write=False, max_age=0)
     old = aged.take()
     aged.give_back(old)
     assert aged.take() is not old  # out too long: a fresh one from the pool

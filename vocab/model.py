@@ -7,6 +7,7 @@ routes) is derived from values of these types, so each fact is written down once
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 XSD_RANGES = frozenset(
@@ -131,17 +132,17 @@ class Class:
         """Whether the class declares a property called ``name``."""
         return name in self._by_name
 
-    @property
+    @cached_property
     def stored(self) -> tuple[Prop, ...]:
         """The properties whose values are stored."""
         return tuple(p for p in self.properties if p.is_stored)
 
-    @property
+    @cached_property
     def collections(self) -> tuple[Prop, ...]:
         """The properties that link to collections."""
         return tuple(p for p in self.properties if p.is_collection)
 
-    @property
+    @cached_property
     def path_variables(self) -> tuple[str, ...]:
         """The variables of the resource path, outermost first."""
         return path_variables(self.path or "")
