@@ -148,9 +148,10 @@ def procfile_command(port: int, app_path: str) -> list[str]:
     lines = (ROOT / "Procfile").read_text().splitlines()
     line = next(text for text in lines if text.startswith("web:"))
     command = line.split(":", 1)[1].strip()
-    command = command.replace("${PORT:-8000}", str(port))
+    # ${NAME:-default}: the environment's value, or the default (PORT: the benchmark's own).
+    settings = {**os.environ, "PORT": str(port)}
     command = re.sub(
-        r"\$\{WEB_CONCURRENCY:-(\d+)\}", os.environ.get("WEB_CONCURRENCY", r"\1"), command
+        r"\$\{(\w+):-([^}]*)\}", lambda m: settings.get(m.group(1), m.group(2)), command
     )
     command = command.replace("--access-logfile -", "").replace("wsgi:app", app_path)
     parts = shlex.split(command)
