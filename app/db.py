@@ -179,9 +179,10 @@ class IdleConnections:
         """Keep a connection for the next request, or return it to the pool."""
         if conn.in_transaction():
             conn.rollback()  # (for a reader, SQLAlchemy's own bookkeeping: nothing was begun)
-        elif not conn.invalidated:
+        elif self.write and not conn.invalidated:
             # As the pool's reset would: psycopg begins a transaction before a plain read on a
             # writer's connection, which SQLAlchemy does not know of (no round trip if none).
+            # (Readers never begin one: autocommit on PostgreSQL, no BEGIN on SQLite.)
             conn.connection.dbapi_connection.rollback()
         if conn.invalidated or len(self.idle) >= self.size:
             self._release(conn)
