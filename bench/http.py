@@ -301,11 +301,18 @@ def run(database: str, quick: bool, only: list[str] | None = None) -> dict[str, 
                         runs[label].append(measured)
                 # The median run of each, so one disturbed run moves nothing.
                 best = {k: sorted(v, key=lambda m: m["rps"])[len(v) // 2] for k, v in runs.items()}
+                # Each round's own ratio (the two runs next to each other in time): their
+                # spread shows how far the machine moved the median's ratio.
+                each = [
+                    mine["rps"] / theirs["rps"]
+                    for mine, theirs in zip(runs["server"], runs["bare"], strict=True)
+                ]
                 results[name] = {
                     **best["server"],
                     "bare_rps": best["bare"]["rps"],
                     "bare_cpu_us": best["bare"]["cpu_us"],
                     "ratio_to_bare": round(best["server"]["rps"] / best["bare"]["rps"], 3),
+                    "round_ratios": [round(r, 3) for r in sorted(each)],
                 }
             memory = rss_megabytes(ours)
         finally:
@@ -357,12 +364,15 @@ def show(report: dict[str, Any]) -> None:
     print(f"\n{report['database']} ({report['wrk']})")
     print(
         f"{'path':58} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'bare':>9} {'ratio':>6}"
-        f" {'cpu us':>7} {'bare cpu':>8}"
+        f" {'rounds':>11} {'cpu us':>7} {'bare cpu':>8}"
     )
     for name, r in report["results"].items():
+        low, high = r["round_ratios"][0], r["round_ratios"][-1]
+        spread = f"{low:.2f}-{high:.2f}"
         print(
             f"{name:58} {r['rps']:9.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} "
-            f"{r['bare_rps']:9.0f} {r['ratio_to_bare']:6.2f} {r['cpu_us']:7} {r['bare_cpu_us']:8}"
+            f"{r['bare_rps']:9.0f} {r['ratio_to_bare']:6.2f} {spread:>11} "
+            f"{r['cpu_us']:7} {r['bare_cpu_us']:8}"
             + (f"  FAILED {r['failed']}" if r["failed"] else "")
         )
     print(f"worker RSS (MB): {report['worker_rss_mb']}")
