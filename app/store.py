@@ -103,14 +103,18 @@ class Prepared:
     def first(self, conn: Connection, values: Mapping[str, Any]) -> dict[str, Any] | None:
         """Return the first row for these parameter values, as a dict, or None."""
         parameters = self._parameters(values)
+        first = not conn.in_transaction()  # no statement of a transaction has run before it
         cursor = dbapi_cursor(conn, begin=self.begins)
         try:
             self._execute(conn, cursor, parameters)
         except conn.dialect.loaded_dbapi.Error:
-            # A read outside any transaction on a connection the server had dropped (say,
-            # a restart since it was last used) is simply read again on a new connection.
-            if not conn.invalidated or conn.in_transaction():
+            # On a connection the server had dropped (say, a restart since it was last used),
+            # a read outside any transaction, or the first statement of one (a write's
+            # locked read), is simply run again on a new connection: nothing had been done.
+            if not (conn.invalidated and first):
                 raise
+            if conn.in_transaction():
+                conn.rollback()  # what SQLAlchemy needs before it reconnects
             cursor = dbapi_cursor(conn, begin=self.begins)
             self._execute(conn, cursor, parameters)
         try:
