@@ -68,9 +68,9 @@ class DateTime(fields.DateTime):
 
 def format_datetime(value: dt.datetime) -> str:
     """Return ``value`` as ISO 8601 in UTC with its offset, to the millisecond."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    elif value.utcoffset():
+    if value.tzinfo is None:  # stored in UTC without an offset (SQLite): a third of the cost
+        return value.isoformat(timespec="milliseconds") + "+00:00"
+    if value.utcoffset():
         value = value.astimezone(dt.UTC)
     return value.isoformat(timespec="milliseconds")
 

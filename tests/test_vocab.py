@@ -172,3 +172,16 @@ def test_fast_dumper_writes_what_the_schema_dumps(app, name):
         assert dumper(name)(row) == lenient_schema(name).dump(row)
         sparse = {k: row[k] for k in cls.path_variables}
         assert dumper(name)(sparse) == lenient_schema(name).dump(sparse)
+
+
+def test_date_times_are_written_in_utc_with_offset_to_the_millisecond():
+    import datetime as dt
+
+    from app.schemas import format_datetime
+
+    plus_one = dt.timezone(dt.timedelta(hours=1))
+    written = "2026-01-02T03:04:05.678+00:00"
+    assert format_datetime(dt.datetime(2026, 1, 2, 3, 4, 5, 678901)) == written  # SQLite: naive
+    assert format_datetime(dt.datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=dt.UTC)) == written
+    assert format_datetime(dt.datetime(2026, 1, 2, 4, 4, 5, 678901, tzinfo=plus_one)) == written
+    assert format_datetime(dt.datetime(2026, 1, 2)) == "2026-01-02T00:00:00.000+00:00"
