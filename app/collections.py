@@ -347,7 +347,8 @@ def collection_document(
     ordering: Ordering,
 ) -> dict[str, Any]:
     """Return the JSON-LD of one page of a collection."""
-    path_url = jsonld.base_url() + request.path
+    base = jsonld.base_url()
+    path_url = base + request.path
     args = list(request.args.items(multi=True))
     kept = [(k, v) for k, v in args if k not in (dlcs.PAGE, AFTER, BEFORE)]
     identity = [(k, v) for k, v in kept if k not in (dlcs.PAGE_SIZE, *ORDERING)]
@@ -379,7 +380,7 @@ def collection_document(
         "@type": "Collection",
         "memberAssertion": {"property": "rdf:type", "object": member.name},
         "totalItems": total,
-        "member": [node(member, row) for row in rows],
+        "member": [node(member, row, base=base) for row in rows],
         "view": view,
         "search": search_template(member, path_url),
     }

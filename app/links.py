@@ -36,14 +36,14 @@ def _segment(value: Any) -> str:
     return text if _UNRESERVED(text) else quote(text, safe="")
 
 
-def iri(path: str, values: Any, last: Any = None) -> str:
+def iri(path: str, values: Any, last: Any = None, *, base: str | None = None) -> str:
     """Return the absolute IRI of ``path``, filled from ``values`` and ``last``.
 
     ``values`` maps path variables (a row of the linking resource); ``last``, if given,
-    fills the last variable.
+    fills the last variable. ``base``: the base URL, when the caller has it already.
     """
     parts, names = _template(path)
-    out = [base_url(), parts[0]]
+    out = [base if base is not None else base_url(), parts[0]]
     final = len(names) - 1
     for position, name in enumerate(names):
         value = last if last is not None and position == final else values[name]
@@ -52,9 +52,9 @@ def iri(path: str, values: Any, last: Any = None) -> str:
     return "".join(out)
 
 
-def resource_iri(cls: Class, keys: Any) -> str:
+def resource_iri(cls: Class, keys: Any, *, base: str | None = None) -> str:
     """Return the IRI of the resource of ``cls`` with the given key values."""
-    return iri(cls.path or "", keys)
+    return iri(cls.path or "", keys, base=base)
 
 
 def example(path: str, scope: Any) -> str:

@@ -114,9 +114,13 @@ def dump(cls: Class, values: Mapping[str, Any]) -> dict[str, Any]:
     return dumper(cls.name)(values)
 
 
-def node(cls: Class, values: Mapping[str, Any]) -> dict[str, Any]:
-    """Return a resource as a JSON-LD node, without a context (as a collection member)."""
-    return {"@id": links.resource_iri(cls, values), "@type": cls.name, **dump(cls, values)}
+def node(cls: Class, values: Mapping[str, Any], *, base: str | None = None) -> dict[str, Any]:
+    """Return a resource as a JSON-LD node, without a context (as a collection member).
+
+    ``base``: the base URL, when the caller has it already (once for a page of members).
+    """
+    iri = links.resource_iri(cls, values, base=base)
+    return {"@id": iri, "@type": cls.name, **dump(cls, values)}
 
 
 def document(cls: Class, values: Mapping[str, Any]) -> dict[str, Any]:
