@@ -243,41 +243,41 @@ def test_read_connections_go_back_to_the_pool_when_invalid_old_or_too_many(app):
     assert engine.pool.checkedout() == before
 
 
-def test_a_read_survives_the_server_dropping_its_idle_connection(app, alice):
+def _drop_parked(app, kind: str) -> int:
+    """Have PostgreSQL end the backend of the parked connection of ``kind``; return its pid."""
     engine = app.extensions["dlcs.engine"]
     if engine.dialect.name != "postgresql":
         pytest.skip("PostgreSQL: a server that can drop a connection")
-    url = f"/customers/{alice.customer}/spaces/1/images/dropped"
-    alice.put(url, {"number1": 7})
-    alice.get(url)
-    reads = app.extensions["dlcs.reads"]
-    parked = reads.idle[0][1]
-    pid = parked.connection.driver_connection.info.backend_pid
+    pid = _parked_pid(app, kind)
     with engine.connect() as conn:
         conn.exec_driver_sql(f"SELECT pg_terminate_backend({pid})")
     time.sleep(0.2)
+    return pid
+
+
+def _parked_pid(app, kind: str) -> int:
+    return app.extensions[kind].idle[0][1].connection.driver_connection.info.backend_pid
+
+
+def test_a_read_survives_the_server_dropping_its_idle_connection(app, alice):
+    url = f"/customers/{alice.customer}/spaces/1/images/dropped"
+    alice.put(url, {"number1": 7})
+    alice.get(url)
+    pid = _drop_parked(app, "dlcs.reads")
     response = alice.get(url)
     assert response.status_code == 200
     assert response.json["number1"] == 7
-    assert reads.idle[0][1].connection.driver_connection.info.backend_pid != pid
+    assert _parked_pid(app, "dlcs.reads") != pid
 
 
 def test_a_write_survives_the_server_dropping_its_idle_connection(app, alice):
     # The write's first statement (its locked read) finds the connection gone: nothing had
     # been done on it, so the write goes on, on a new connection, instead of failing.
-    engine = app.extensions["dlcs.engine"]
-    if engine.dialect.name != "postgresql":
-        pytest.skip("PostgreSQL: a server that can drop a connection")
     url = f"/customers/{alice.customer}/spaces/1/images/dropped"
     alice.put(url, {"number1": 7})
     alice.patch(url, {"number1": 8})
-    writes = app.extensions["dlcs.writes"]
-    parked = writes.idle[0][1]
-    pid = parked.connection.driver_connection.info.backend_pid
-    with engine.connect() as conn:
-        conn.exec_driver_sql(f"SELECT pg_terminate_backend({pid})")
-    time.sleep(0.2)
+    pid = _drop_parked(app, "dlcs.writes")
     response = alice.patch(url, {"number1": 9})
     assert response.status_code == 200
     assert alice.get(url).json["number1"] == 9
-    assert writes.idle[0][1].connection.driver_connection.info.backend_pid != pid
+    assert _parked_pid(app, "dlcs.writes") != pid
