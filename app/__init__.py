@@ -17,9 +17,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config.from_mapping(test_config)
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
-    from app import api, auth, caching, cli, db, errors, ingest, jsonld
+    from app import api, auth, caching, cli, db, errors, ingest, jsonld, representations
 
     db.init_app(app)
+    representations.init_app(app)
     ingest.init_app(app)
     errors.init_app(app)
     jsonld.init_app(app)

@@ -25,8 +25,10 @@ def etag_for(body: bytes, media_type: str) -> str:
 def _conditional_get(resp: Response) -> Response:
     if request.method not in ("GET", "HEAD") or resp.status_code != 200 or resp.direct_passthrough:
         return resp
-    tag = etag_for(resp.get_data(), resp.mimetype or "")
-    resp.headers["ETag"] = tag
+    tag = resp.headers.get("ETag")  # (a response sent again has its tag already)
+    if tag is None:
+        tag = etag_for(resp.get_data(), resp.mimetype or "")
+        resp.headers["ETag"] = tag
     if "HTTP_IF_NONE_MATCH" not in request.environ:
         return resp
     wanted = request.if_none_match

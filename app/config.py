@@ -30,6 +30,11 @@ class Config:
         self.CORS_ORIGINS: str = os.environ.get("DLCS_CORS_ORIGINS", "*")
         # How long a process trusts what the database said of an API key (0: never).
         self.AUTH_CACHE_SECONDS: float = float(os.environ.get("DLCS_AUTH_CACHE_SECONDS", 10))
+        # How long a process may send a GET's response again without reading it anew, when
+        # nothing was committed meanwhile through a process of this host (0: never). See
+        # app/representations.py; RESPONSE_CACHE_MB bounds each process's kept bodies.
+        self.RESPONSE_CACHE_SECONDS: float = float(os.environ.get("DLCS_RESPONSE_CACHE_SECONDS", 2))
+        self.RESPONSE_CACHE_MB: float = float(os.environ.get("DLCS_RESPONSE_CACHE_MB", 32))
         # The largest request body accepted (413 beyond it).
         self.MAX_CONTENT_LENGTH: int = int(os.environ.get("DLCS_MAX_BODY_BYTES", 16 * 2**20))
 

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
+import mmap
 import os
 import sqlite3
+import tempfile
+import threading
 import time
 from collections import deque
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from flask import Flask, current_app, g, has_request_context, request
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import URL, Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -28,6 +34,81 @@ def database_url(app: Flask) -> str:
     return f"sqlite:///{Path(app.instance_path) / 'dlcs.sqlite3'}"
 
 
+class Generation:
+    """A number that every commit to one database changes, shared by this host's processes.
+
+    It lives in a small file mapped into the memory of every process that uses the database
+    (the web workers, the CLI, ingest workers), so reading it costs no system call. A commit
+    writes a new random value rather than adding one: of two commits at once, each leaves a
+    value that no reader has seen before. What was read from the database under one value
+    is as new as the database for as long as the value stays the same.
+    """
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        if path is None:  # nothing to share (a database in memory): this process alone
+            self._map = mmap.mmap(-1, 8)
+        else:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                if os.fstat(fd).st_size < 8:
+                    os.ftruncate(fd, 8)  # (a file another process sized already keeps its value)
+                self._map = mmap.mmap(fd, 8)
+            finally:
+                os.close(fd)
+
+    def current(self) -> int:
+        """Return the value now."""
+        return int.from_bytes(self._map[:8], "little")
+
+    def advance(self) -> None:
+        """Note a commit: give the value one nobody has read."""
+        self._map[:8] = os.urandom(8)
+
+
+_GENERATIONS: dict[Path | None, Generation] = {}
+_GENERATIONS_LOCK = threading.Lock()
+
+
+def _generation_at(path: Path | None) -> Generation:
+    with _GENERATIONS_LOCK:
+        found = _GENERATIONS.get(path)
+        if found is None:
+            found = _GENERATIONS[path] = Generation(path)
+        return found
+
+
+def _sqlite_generation(database: str) -> Generation:
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return _generation_at(None)  # (no other process can open it)
+    return _generation_at(Path(f"{Path(database).resolve()}-generation"))
+
+
+def generation_of(url: URL | str) -> Generation:
+    """Return the generation of a database, as every process of this host finds it.
+
+    SQLite's is a file beside the database (every process that opens the database can reach
+    it). A server database's is in the temporary folder, named after its server, port and
+    database name, so the processes of this host that use the same database share it.
+    """
+    url = make_url(url)
+    if url.get_backend_name() == "sqlite":
+        return _sqlite_generation(url.database or "")
+    where = f"{url.get_backend_name()}://{url.host or ''}:{url.port or ''}/{url.database}"
+    digest = hashlib.sha256(where.encode()).hexdigest()[:24]
+    return _generation_at(Path(tempfile.gettempdir()) / f"dlcs-{digest}.generation")
+
+
+class SignallingConnection(psycopg.Connection):
+    """A psycopg connection that advances its database's generation after each commit."""
+
+    generation: Generation
+
+    def commit(self) -> None:
+        super().commit()
+        self.generation.advance()
+
+
 class QueuedWriterConnection(sqlite3.Connection):
     """An SQLite connection whose write transactions queue on a lock file.
 
@@ -40,6 +121,7 @@ class QueuedWriterConnection(sqlite3.Connection):
 
     def __init__(self, database: str, *args: Any, **kwargs: Any) -> None:
         super().__init__(database, *args, **kwargs)
+        self._generation = _sqlite_generation(str(database))
         self._lock_file: int | None = None
         if database and database != ":memory:" and not str(database).startswith("file:"):
             self._lock_file = os.open(f"{database}-writers.lock", os.O_RDWR | os.O_CREAT, 0o600)
@@ -66,6 +148,7 @@ class QueuedWriterConnection(sqlite3.Connection):
             super().commit()
         finally:
             self._unlock()
+        self._generation.advance()
 
     def rollback(self) -> None:
         try:
@@ -87,7 +170,9 @@ def make_engine(url: str) -> Engine:
     """Create an engine; SQLite gets WAL, foreign keys and write transactions that queue."""
     if not url.startswith("sqlite"):
         # No pre-ping (a round trip per request); stale connections are recycled instead.
-        return create_engine(url, pool_recycle=1800, pool_size=10, max_overflow=20)
+        engine = create_engine(url, pool_recycle=1800, pool_size=10, max_overflow=20)
+        signal_commits(engine)
+        return engine
     engine = create_engine(
         url,
         connect_args={"timeout": 30, "check_same_thread": False, "factory": QueuedWriterConnection},
@@ -121,6 +206,17 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN")
 
     return engine
+
+
+def signal_commits(engine: Engine) -> None:
+    """Make every commit through a PostgreSQL engine advance its database's generation."""
+    generation = generation_of(engine.url)
+
+    @event.listens_for(engine, "do_connect")
+    def _connect(_dialect: Any, _record: Any, cargs: Any, cparams: Any) -> SignallingConnection:
+        conn = SignallingConnection.connect(*cargs, **cparams)
+        conn.generation = generation
+        return conn
 
 
 def alembic_config(url: str) -> AlembicConfig:

@@ -203,6 +203,21 @@ def rss_megabytes(master: subprocess.Popen) -> list[float]:
     return sizes
 
 
+def database_cpu_seconds() -> float:
+    """Return the CPU time the PostgreSQL server's processes on this machine have used so far."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # the process ended meanwhile
+            continue
+        name, rest = text.split("(", 1)[1].rsplit(")", 1)
+        if name == "postgres":
+            fields = rest.split()
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
@@ -247,22 +262,32 @@ def run(database: str, quick: bool, only: list[str] | None = None) -> dict[str, 
         script = folder / "put.lua"
         script.write_text(f"CUSTOMER = {c}\n" + PUT_SCRIPT)
         auth = {"Authorization": data["auth"]}
+        # "read anew": sent with Cache-Control: no-cache, so the server reads the database
+        # and renders the response instead of sending one it keeps (app/representations.py):
+        # what a GET costs when nobody asked for that response lately, or it was written since.
+        anew = {**auth, "Cache-Control": "no-cache"}
+        deep = f"GET page {deep_page}, {big:,}-image space"
         paths = {
             "GET image": (f"/customers/{c}/spaces/1/images/i0000042", auth, None),
-            "GET collection page of 100": (
+            "GET image (read anew)": (f"/customers/{c}/spaces/1/images/i0000042", anew, None),
+            "GET collection page of 100 (read anew)": (
                 f"/customers/{c}/spaces/1/images?pageSize=100",
-                auth,
+                anew,
                 None,
             ),
-            "GET page 1, 10k-image space": (f"/customers/{c}/spaces/1/images", auth, None),
-            f"GET page {deep_page}, {big:,}-image space (next link)": (
+            "GET page 1, 10k-image space (read anew)": (
+                f"/customers/{c}/spaces/1/images",
+                anew,
+                None,
+            ),
+            f"{deep} (next link, read anew)": (
                 f"/customers/{c}/spaces/2/images?page={deep_page}&after={token}",
-                auth,
+                anew,
                 None,
             ),
-            f"GET page {deep_page}, {big:,}-image space (page only)": (
+            f"{deep} (page only, read anew)": (
                 f"/customers/{c}/spaces/2/images?page={deep_page}",
-                auth,
+                anew,
                 None,
             ),
             "PUT image (no origin)": (
@@ -278,7 +303,7 @@ def run(database: str, quick: bool, only: list[str] | None = None) -> dict[str, 
             "GET API documentation": ("/vocab", {}, None),
         }
         if only:
-            chosen = {"GET image", "PUT image (no origin)"}
+            chosen = {"GET image", "GET image (read anew)", "PUT image (no origin)"}
             paths = {k: v for k, v in paths.items() if k in chosen or any(w in k for w in only)}
         env = {"DATABASE_URL": url, "DLCS_EMBEDDED_WORKER": "false", "DLCS_AUTO_MIGRATE": "false"}
         ours = start(18081, "wsgi:app", env)
@@ -293,11 +318,16 @@ def run(database: str, quick: bool, only: list[str] | None = None) -> dict[str, 
                 runs: dict[str, list[dict[str, Any]]] = {"bare": [], "server": []}
                 for _ in range(rounds):
                     for label, (port, process) in servers.items():
-                        used = cpu_seconds(process)
+                        used, database_used = cpu_seconds(process), database_cpu_seconds()
                         measured = wrk(f"http://127.0.0.1:{port}{path}", seconds, headers, lua)
                         used = cpu_seconds(process) - used
+                        database_used = database_cpu_seconds() - database_used
                         served = measured["rps"] * seconds
                         measured["cpu_us"] = round(used / served * 1e6) if served else None
+                        # PostgreSQL's own processes (on SQLite the database runs in the worker).
+                        measured["db_cpu_us"] = (
+                            round(database_used / served * 1e6) if served else None
+                        )
                         runs[label].append(measured)
                 # The median run of each, so one disturbed run moves nothing.
                 best = {k: sorted(v, key=lambda m: m["rps"])[len(v) // 2] for k, v in runs.items()}
@@ -343,18 +373,21 @@ def _targets(
 ) -> dict[str, Any]:
     """Return the measured value of each target whose paths were run."""
     rps = {name: r["rps"] for name, r in results.items()}
-    deep = f"GET page {deep_page}, {big:,}-image space (next link)"
+    deep = f"GET page {deep_page}, {big:,}-image space (next link, read anew)"
+    page = "GET collection page of 100 (read anew)"
+    first = "GET page 1, 10k-image space (read anew)"
+    single = "GET image (read anew)"
     targets: dict[str, Any] = {}
     if "GET image" in results:
         targets["GET image / bare >= 0.60"] = results["GET image"]["ratio_to_bare"]
     if "PUT image (no origin)" in results:
         targets["PUT / bare >= 0.30"] = results["PUT image (no origin)"]["ratio_to_bare"]
-    if "GET collection page of 100" in rps and "GET image" in rps:
-        ratio = rps["GET collection page of 100"] / rps["GET image"]
-        targets["collection page of 100 / GET image >= 0.10"] = round(ratio, 3)
-    if deep in rps and "GET page 1, 10k-image space" in rps:
-        ratio = rps["GET page 1, 10k-image space"] / rps[deep]
-        targets["deep page time / page 1 time <= 1.5"] = round(ratio, 3)
+    # Pages against pages and images read anew alike: the database's work, compared.
+    if page in rps and single in rps:
+        ratio = rps[page] / rps[single]
+        targets["page of 100 / GET image, both read anew >= 0.10"] = round(ratio, 3)
+    if deep in rps and first in rps:
+        targets["deep page time / page 1 time <= 1.5"] = round(rps[first] / rps[deep], 3)
     targets["worker RSS MB <= 150"] = max(memory)
     return targets
 
@@ -363,21 +396,21 @@ def show(report: dict[str, Any]) -> None:
     """Print a report as a table."""
     print(f"\n{report['database']} ({report['wrk']})")
     print(
-        f"{'path':58} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'bare':>9} {'ratio':>6}"
-        f" {'rounds':>11} {'cpu us':>7} {'bare cpu':>8}"
+        f"{'path':64} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'bare':>9} {'ratio':>6}"
+        f" {'rounds':>11} {'cpu us':>7} {'db cpu':>7} {'bare cpu':>8}"
     )
     for name, r in report["results"].items():
         low, high = r["round_ratios"][0], r["round_ratios"][-1]
         spread = f"{low:.2f}-{high:.2f}"
         print(
-            f"{name:58} {r['rps']:9.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} "
+            f"{name:64} {r['rps']:9.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} "
             f"{r['bare_rps']:9.0f} {r['ratio_to_bare']:6.2f} {spread:>11} "
-            f"{r['cpu_us']:7} {r['bare_cpu_us']:8}"
+            f"{r['cpu_us']:7} {r.get('db_cpu_us', 0):7} {r['bare_cpu_us']:8}"
             + (f"  FAILED {r['failed']}" if r["failed"] else "")
         )
     print(f"worker RSS (MB): {report['worker_rss_mb']}")
     for target, value in report["targets"].items():
-        print(f"  {target:48} {value}")
+        print(f"  {target:52} {value}")
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, request
 
-from app import auth, resources
+from app import auth, representations, resources
 from app.api import (
     creation,
     discovery,
@@ -71,6 +71,8 @@ def _resource_view(cls: Class) -> Callable[..., Response]:
             raise resources.not_found(cls, keys)
         handler = handlers[method]
         assert handler is not None, f"no handler for {method} {cls.name}"
+        if method == "GET":
+            return representations.reused(lambda: handler(cls, keys))
         return handler(cls, keys)
 
     view.__name__ = f"{cls.name}_resource"
@@ -92,10 +94,17 @@ def _collection_view(prop: Prop) -> Callable[..., Response]:
     def view(**keys: Any) -> Response:
         if admin_only[_method()]:
             auth.require_admin()
+        if request.method == "POST":
+            owner_exists(keys)
+            return creation.POSTS[prop.path or ""](member, keys)
+        return representations.reused(lambda: page(keys))
+
+    def owner_exists(keys: dict[str, Any]) -> None:
         if owner is not None and not store(owner.name).exists(resources.connection(), keys):
             raise resources.not_found(owner, keys)
-        if request.method == "POST":
-            return creation.POSTS[prop.path or ""](member, keys)
+
+    def page(keys: dict[str, Any]) -> Response:
+        owner_exists(keys)
         return listing(member, keys, _restriction(member))
 
     view.__name__ = f"{prop.name}_collection_{len(prop.path or '')}"

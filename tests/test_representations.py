@@ -1,0 +1,227 @@
+"""Responses kept for GETs: sent again only while nothing was committed, and never for long."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+import time
+
+import pytest
+from sqlalchemy import Engine, create_engine, insert, update
+
+from app.db import Generation
+from app.models import TABLES
+from tests.conftest import BASE
+
+IMAGES = TABLES["Image"]
+
+
+@pytest.fixture
+def around(app):
+    """Return an engine that writes to the app's database as psql would: telling no one."""
+    engine = create_engine(app.extensions["dlcs.engine"].url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def cache(app):
+    """Return the app's kept responses."""
+    return app.extensions["dlcs.representations"]
+
+
+def _set_number(engine: Engine, customer: int, image: str, number: int) -> None:
+    with engine.begin() as conn:
+        changed = conn.execute(
+            update(IMAGES)
+            .where(IMAGES.c.customer == customer, IMAGES.c.space == 1, IMAGES.c.image == image)
+            .values(number1=number)
+        )
+        assert changed.rowcount == 1
+
+
+def test_a_get_is_answered_again_until_it_expires(alice, around, cache):
+    cache.seconds = 0.5
+    url = f"/customers/{alice.customer}/spaces/1/images/kept"
+    assert alice.put(url, {"number1": 1}).status_code == 201
+    first = alice.get(url)
+    assert first.json["number1"] == 1
+    _set_number(around, alice.customer, "kept", 2)  # behind the app's back
+    again = alice.get(url)
+    assert again.data == first.data  # the kept response, not a new read
+    assert again.headers["ETag"] == first.headers["ETag"]
+    assert again.headers["Link"] == first.headers["Link"]  # every header is still added
+    assert again.headers["Content-Type"] == "application/ld+json"
+    time.sleep(0.6)
+    assert alice.get(url).json["number1"] == 2
+
+
+def test_a_client_may_ask_for_a_response_read_anew(alice, around, cache):
+    cache.seconds = 3600
+    url = f"/customers/{alice.customer}/spaces/1/images/anew"
+    alice.put(url, {"number1": 1})
+    assert alice.get(url).json["number1"] == 1
+    _set_number(around, alice.customer, "anew", 2)
+    assert alice.get(url).json["number1"] == 1  # (kept)
+    assert alice.get(url, headers={"Cache-Control": "no-cache"}).json["number1"] == 2
+    assert alice.get(url).json["number1"] == 2  # what was read anew is kept instead
+
+
+def test_every_write_through_the_app_is_seen_by_the_next_get(alice, cache):
+    cache.seconds = 3600
+    url = f"/customers/{alice.customer}/spaces/1/images/written"
+    alice.put(url, {"number1": 1})
+    assert alice.get(url).json["number1"] == 1
+    alice.patch(url, {"number1": 2})
+    assert alice.get(url).json["number1"] == 2
+    alice.put(url, {"number1": 3})
+    assert alice.get(url).json["number1"] == 3
+    listing = f"/customers/{alice.customer}/spaces/1/images"
+    assert alice.get(listing).json["totalItems"] == 1
+    assert alice.delete(url).status_code == 205
+    assert alice.get(url).status_code == 404
+    assert alice.get(listing).json["totalItems"] == 0
+
+
+def test_a_commit_by_another_process_of_this_host_is_seen_at_once(app, alice, cache):
+    cache.seconds = 3600
+    url = f"/customers/{alice.customer}/spaces/1/images/shared"
+    alice.put(url, {"number1": 1})
+    assert alice.get(url).json["number1"] == 1
+    database = app.extensions["dlcs.engine"].url.render_as_string(hide_password=False)
+    # Another process (as a `dlcs` command or an ingest worker would) commits through the
+    # app's engine; it shares nothing with this one but the database and the generation file.
+    code = (
+        "import sys\n"
+        "from sqlalchemy import update\n"
+        "from app.db import make_engine\n"
+        "from app.models import TABLES\n"
+        "t = TABLES['Image']\n"
+        "engine = make_engine(sys.argv[1])\n"
+        "with engine.begin() as conn:\n"
+        "    conn.execute(update(t).where(t.c.image == 'shared').values(number1=7))\n"
+    )
+    subprocess.run([sys.executable, "-c", code, database], check=True, timeout=60)
+    assert alice.get(url).json["number1"] == 7
+
+
+def test_a_response_is_kept_for_what_it_depends_on(alice, admin, around, cache):
+    cache.seconds = 3600
+    c = alice.customer
+    url = f"/customers/{c}/spaces/1/images/keyed"
+    alice.put(url, {"number1": 1})
+    as_jsonld = alice.get(url)
+    as_turtle = alice.get(url, headers={"Accept": "text/turtle"})
+    assert as_turtle.mimetype == "text/turtle"
+    assert alice.get(url).data == as_jsonld.data
+    assert alice.get(url, headers={"Accept": "text/turtle"}).data == as_turtle.data
+    other_host = alice.client.get(url, headers=alice.headers, base_url="http://example.org")
+    assert other_host.json["@id"] == f"http://example.org/customers/{c}/spaces/1/images/keyed"
+    assert alice.get(url).json["@id"] == f"{BASE}/customers/{c}/spaces/1/images/keyed"
+    # Who asks: an admin sees every customer, a customer only itself.
+    everyone = admin.get("/customers").json["totalItems"]
+    assert everyone == 2
+    assert alice.get("/customers").json["totalItems"] == 1
+    assert admin.get("/customers").json["totalItems"] == 2
+    # The query: another page, or page size, is another response.
+    listing = f"/customers/{c}/spaces/1/images"
+    alice.put(f"{listing}/second", {"number1": 2})
+    assert len(alice.get(f"{listing}?pageSize=1").json["member"]) == 1
+    assert len(alice.get(f"{listing}?pageSize=2").json["member"]) == 2
+
+
+def test_only_successful_responses_are_kept(alice, around, cache):
+    cache.seconds = 3600
+    c = alice.customer
+    url = f"/customers/{c}/spaces/1/images/later"
+    assert alice.get(url).status_code == 404
+    with around.begin() as conn:  # created behind the app's back
+        conn.execute(
+            insert(IMAGES).values(
+                customer=c,
+                space=1,
+                image="later",
+                created=dt.datetime.now(dt.UTC),
+                origin="",
+                maxUnauthorised=-1,
+                ingesting=False,
+                error="",
+                string1="",
+                string2="",
+                string3="",
+                number1=5,
+                number2=0,
+                number3=0,
+                duration=0,
+                family="I",
+            )
+        )
+    assert alice.get(url).json["number1"] == 5  # the 404 was not kept
+
+
+def test_the_console_is_never_kept(alice, cache):
+    cache.seconds = 3600
+    url = f"/customers/{alice.customer}/spaces/1/images/page"
+    alice.put(url, {"number1": 1})
+    cache.clear()
+    html = alice.get(url, headers={"Accept": "text/html"})
+    assert html.mimetype == "text/html"
+    assert cache.kept == {}
+    alice.get(url)
+    assert len(cache.kept) == 1
+
+
+def test_a_kept_response_answers_a_conditional_get(alice, cache):
+    cache.seconds = 3600
+    url = f"/customers/{alice.customer}/spaces/1/images/tagged"
+    alice.put(url, {"number1": 1})
+    tag = alice.get(url).headers["ETag"]
+    assert alice.get(url).headers["ETag"] == tag  # (kept)
+    unchanged = alice.get(url, headers={"If-None-Match": tag})
+    assert unchanged.status_code == 304
+    assert unchanged.data == b""
+
+
+def test_turned_off_every_get_reads(alice, around, cache):
+    cache.seconds = 0
+    url = f"/customers/{alice.customer}/spaces/1/images/off"
+    alice.put(url, {"number1": 1})
+    assert alice.get(url).json["number1"] == 1
+    _set_number(around, alice.customer, "off", 2)
+    assert alice.get(url).json["number1"] == 2
+    assert cache.kept == {}
+
+
+def test_kept_bodies_stay_within_their_bound(alice, cache):
+    cache.seconds = 3600
+    images = f"/customers/{alice.customer}/spaces/1/images"
+    for n in range(10):
+        alice.put(f"{images}/b{n}", {"number1": n})
+    size = len(alice.get(f"{images}/b0").data)
+    cache.clear()
+    cache.max_bytes = size * 8 + size // 2  # room for eight (a response may take up to 1/8)
+    for n in range(10):
+        assert alice.get(f"{images}/b{n}").json["number1"] == n
+    assert len(cache.kept) == 8
+    assert cache.size == sum(len(k.body) for k in cache.kept.values()) <= cache.max_bytes
+    kept_images = [key[0].rsplit("/", 1)[1] for key in cache.kept]
+    assert kept_images == [f"b{n}" for n in range(2, 10)]  # the oldest went first
+    cache.max_bytes = size * 8 - 1  # now too small to keep any one of them
+    cache.clear()
+    alice.get(f"{images}/b0")
+    assert cache.kept == {}
+
+
+def test_a_generation_is_shared_through_its_file(tmp_path):
+    path = tmp_path / "db-generation"
+    one, other = Generation(path), Generation(path)  # as two processes map it
+    before = other.current()
+    one.advance()
+    assert other.current() != before
+    seen = set()
+    for _ in range(100):
+        one.advance()
+        seen.add(other.current())
+    assert len(seen) == 100  # every commit leaves a value of its own
+    assert Generation(path).current() == one.current()  # a later process finds it as left
