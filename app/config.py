@@ -34,7 +34,7 @@ class Config:
         # nothing was committed meanwhile through a process of this host (0: never). See
         # app/representations.py; RESPONSE_CACHE_MB bounds each process's kept bodies.
         self.RESPONSE_CACHE_SECONDS: float = float(os.environ.get("DLCS_RESPONSE_CACHE_SECONDS", 2))
-        self.RESPONSE_CACHE_MB: float = float(os.environ.get("DLCS_RESPONSE_CACHE_MB", 32))
+        self.RESPONSE_CACHE_MB: float = float(os.environ.get("DLCS_RESPONSE_CACHE_MB", 16))
         # The largest request body accepted (413 beyond it).
         self.MAX_CONTENT_LENGTH: int = int(os.environ.get("DLCS_MAX_BODY_BYTES", 16 * 2**20))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import logging
 import mmap
 import os
 import sqlite3
@@ -22,6 +23,7 @@ from sqlalchemy import URL, Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+log = logging.getLogger(__name__)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -96,7 +98,17 @@ def generation_of(url: URL | str) -> Generation:
         return _sqlite_generation(url.database or "")
     where = f"{url.get_backend_name()}://{url.host or ''}:{url.port or ''}/{url.database}"
     digest = hashlib.sha256(where.encode()).hexdigest()[:24]
-    return _generation_at(Path(tempfile.gettempdir()) / f"dlcs-{digest}.generation")
+    path = Path(tempfile.gettempdir()) / f"dlcs-{digest}.generation"
+    try:
+        return _generation_at(path)
+    except OSError as exc:  # (another user's file, say): this process's commits alone
+        log.warning(
+            "%s cannot be shared (%s): a GET answered again may miss a commit made by another "
+            "process for up to DLCS_RESPONSE_CACHE_SECONDS",
+            path,
+            exc,
+        )
+        return _generation_at(None)
 
 
 class SignallingConnection(psycopg.Connection):

@@ -12,8 +12,8 @@ expires, after ``DLCS_RESPONSE_CACHE_SECONDS`` (0 turns the cache off).
 What a response depends on is its key: the path and query, the Accept header, the public
 base URL and the caller (a collection of customers depends on who asks). Only 200 responses
 in JSON-LD, JSON and the RDF syntaxes are kept; the HTML console reads a cookie and is not.
-A request with ``Cache-Control: no-cache`` is answered from the database, and its response
-kept in place of the old one.
+A request with ``Cache-Control: no-cache`` (or ``max-age=0``) is answered from the database,
+and its response kept in place of the old one.
 """
 
 from __future__ import annotations
@@ -110,9 +110,11 @@ def reused(make: Callable[[], Response]) -> Response:
     if jsonld.best_match(accept) == jsonld.HTML:
         return make()
     key = (request.path, request.query_string, accept, jsonld.base_url(), auth.caller())
-    # A client may ask for a response read anew (Cache-Control: no-cache, as for any cache
-    # on the way), after a change made around this host, say; that one is kept instead.
-    anew = "HTTP_CACHE_CONTROL" in request.environ and request.cache_control.no_cache
+    # A client may ask for a response read anew (Cache-Control: no-cache or max-age=0, as
+    # of any cache on the way), after a change made around this host, say; it is kept instead.
+    anew = "HTTP_CACHE_CONTROL" in request.environ and (
+        bool(request.cache_control.no_cache) or request.cache_control.max_age == 0
+    )
     kept = None if anew else cache.find(key)
     if kept is not None:
         return kept.response()

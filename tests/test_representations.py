@@ -10,7 +10,7 @@ import time
 import pytest
 from sqlalchemy import Engine, create_engine, insert, update
 
-from app.db import Generation
+from app.db import Generation, generation_of
 from app.models import TABLES
 from tests.conftest import BASE
 
@@ -66,6 +66,9 @@ def test_a_client_may_ask_for_a_response_read_anew(alice, around, cache):
     assert alice.get(url).json["number1"] == 1  # (kept)
     assert alice.get(url, headers={"Cache-Control": "no-cache"}).json["number1"] == 2
     assert alice.get(url).json["number1"] == 2  # what was read anew is kept instead
+    _set_number(around, alice.customer, "anew", 3)
+    assert alice.get(url, headers={"Cache-Control": "max-age=7"}).json["number1"] == 2
+    assert alice.get(url, headers={"Cache-Control": "max-age=0"}).json["number1"] == 3
 
 
 def test_every_write_through_the_app_is_seen_by_the_next_get(alice, cache):
@@ -225,3 +228,23 @@ def test_a_generation_is_shared_through_its_file(tmp_path):
         seen.add(other.current())
     assert len(seen) == 100  # every commit leaves a value of its own
     assert Generation(path).current() == one.current()  # a later process finds it as left
+
+
+def test_a_generation_that_cannot_be_shared_is_this_process_s_own(monkeypatch, tmp_path, caplog):
+    blocked = tmp_path / "a file"
+    blocked.write_text("")  # the temporary folder is a file: nothing can be made inside it
+    monkeypatch.setattr("tempfile.gettempdir", lambda: str(blocked))
+    generation = generation_of("postgresql+psycopg://db.example:5432/elsewhere")
+    before = generation.current()
+    generation.advance()
+    assert generation.current() != before
+    assert "cannot be shared" in caplog.text
+
+
+def test_an_idle_ingest_queue_commits_nothing(app, alice, cache):
+    # The embedded queue polls every second in every process; a poll that finds no job must
+    # not empty everybody's kept responses.
+    queue = app.extensions["dlcs.queue"]
+    before = cache.generation.current()
+    assert queue.run_one() is False
+    assert cache.generation.current() == before

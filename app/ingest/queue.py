@@ -91,6 +91,11 @@ class EmbeddedQueue:
         free = or_(ingest_jobs.c.claimed_at.is_(None), ingest_jobs.c.claimed_at < moment - LEASE)
         oldest = select(ingest_jobs.c.id).where(free).order_by(ingest_jobs.c.id).limit(1)
         with self.engine.connect() as conn:
+            # Looked for first, outside a write: a poll that finds nothing commits nothing,
+            # so an idle queue leaves every process's kept responses alone (representations).
+            if conn.execute(oldest).first() is None:
+                return None
+            conn.rollback()
             conn.info["write"] = True
             with conn.begin():
                 row = conn.execute(
