@@ -4,8 +4,8 @@ Seeds a database (SQLite and/or PostgreSQL) with a space of 10,000 images and on
 1,000,000, starts the server with gunicorn exactly as the Procfile does, starts the bare app
 (bench/bare.py) with the same settings, and drives both with wrk from a second process,
 alternating between them path by path. Prints requests per second, p50 and p99 latency, the
-workers' CPU time per request, and the ratios the targets are stated in, and writes them to
-bench/results/. Usage:
+workers' CPU time per request (and PostgreSQL's), and the ratios the targets are stated in, and
+writes them to bench/results/. Usage:
 
     .venv/bin/python -m bench.http [--database sqlite postgresql] [--quick]
 """
