@@ -423,7 +423,8 @@ def main() -> None:
         "--only",
         nargs="+",
         metavar="TEXT",
-        help="run GET image, PUT image and the paths whose names contain TEXT (results not saved)",
+        help="run GET image (kept and read anew), PUT image and the paths whose names contain TEXT"
+        " (results not saved)",
     )
     args = parser.parse_args()
     if not shutil.which("wrk"):
