@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import subprocess
 import sys
+import threading
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -251,3 +254,44 @@ def test_an_idle_ingest_queue_commits_nothing(app, alice, cache):
     before = cache.generation.current()
     assert queue.run_one() is False
     assert cache.generation.current() == before
+
+
+def test_no_get_is_older_than_a_write_that_was_answered_before_it(app, alice, cache):
+    # Threads of one process (WEB_THREADS > 1): one writes number1 = 1, 2, 3, ... and notes
+    # each value once its PATCH is answered; readers note that value before each GET, and the
+    # GET must show it or a later one, however its finding, reading and keeping interleave.
+    cache.seconds = 3600
+    url = f"/customers/{alice.customer}/spaces/1/images/raced"
+    alice.put(url, {"number1": 0})
+    answered = [0]
+    stale: list[tuple[int, int]] = []
+    stop = threading.Event()
+
+    def write() -> None:
+        writer = app.test_client()
+        for number in range(1, 40):
+            response = writer.patch(
+                url,
+                data=json.dumps({"number1": number}),
+                headers={**alice.headers, "Content-Type": "application/ld+json"},
+            )
+            assert response.status_code == 200
+            answered[0] = number
+        stop.set()
+
+    def read() -> None:
+        reader = app.test_client()
+        while not stop.is_set():
+            floor = answered[0]
+            seen = reader.get(url, headers=alice.headers).get_json()["number1"]
+            if seen < floor:
+                stale.append((floor, seen))
+            time.sleep(0)  # let the writer have the interpreter between GETs
+
+    threads = [threading.Thread(target=write)] + [threading.Thread(target=read) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert answered[0] == 39
+    assert stale == []
