@@ -47,7 +47,6 @@ class Generation:
     """
 
     def __init__(self, path: Path | None) -> None:
-        self.path = path
         if path is None:  # nothing to share (a database in memory): this process alone
             self._map = mmap.mmap(-1, 8)
         else:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from flask import Flask, Response, current_app, request
 
 from app import auth, jsonld
+from app.caching import etag_for
 from app.db import Generation, generation_of
 
 
@@ -79,8 +80,6 @@ class Representations:
         body = resp.get_data()
         if len(body) > self.max_bytes // 8:
             return  # (one response never pushes out most of the others)
-        from app.caching import etag_for
-
         etag = etag_for(body, media_type)
         resp.headers["ETag"] = etag  # (what the response would be given anyway)
         kept = Kept(generation, time.monotonic() + self.seconds, body, media_type, etag)
