@@ -40,11 +40,28 @@ def browser(tmp_path):
 
 
 def wait_for(driver, predicate, seconds: float = 10):
-    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    """Poll until `predicate` holds. While the console swaps its document, Chromium can fail a
+    lookup with a missing node, a stale one, or an inspector error ("Node with given id does not
+    belong to the document"); all are WebDriverExceptions, and polling simply goes on. If the
+    predicate never holds, the TimeoutException names the last of them."""
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    ignored = (NoSuchElementException, StaleElementReferenceException)
-    return WebDriverWait(driver, seconds, ignored_exceptions=ignored).until(predicate)
+    return WebDriverWait(driver, seconds, ignored_exceptions=(WebDriverException,)).until(predicate)
+
+
+def text_of(driver, selector: str) -> str:
+    """The text of the first element matching `selector`, read in one script run, so no node
+    handle outlives a document swap between finding it and reading it."""
+    found = driver.execute_script(
+        "const e = document.querySelector(arguments[0]); return e ? e.textContent : null;",
+        selector,
+    )
+    if found is None:
+        from selenium.common.exceptions import NoSuchElementException
+
+        raise NoSuchElementException(selector)
+    return found
 
 
 def test_follow_links_and_patch_an_image_in_the_console(app, pictured, browser):
@@ -57,7 +74,7 @@ def test_follow_links_and_patch_an_image_in_the_console(app, pictured, browser):
     browser.find_element(By.NAME, "key").send_keys(made["key"])
     browser.find_element(By.NAME, "secret").send_keys(made["secret"])
     browser.find_element(By.CSS_SELECTOR, "#credentials button").click()
-    wait_for(browser, lambda d: made["key"] in d.find_element(By.ID, "who").text)
+    wait_for(browser, lambda d: made["key"] in text_of(d, "#who"))
 
     image_url = f"{served}/customers/{c}/spaces/1/images/pic"
     browser.get(image_url)
@@ -75,10 +92,7 @@ def test_follow_links_and_patch_an_image_in_the_console(app, pictured, browser):
     form.find_element(By.TAG_NAME, "button").click()
     wait_for(
         browser,
-        lambda d: (
-            "changed in the browser"
-            in d.find_element(By.CSS_SELECTOR, 'tr[data-property="string1"]').text
-        ),
+        lambda d: "changed in the browser" in text_of(d, 'tr[data-property="string1"]'),
     )
     doc = client.get(f"/customers/{c}/spaces/1/images/pic", headers=headers).get_json()
     assert doc["string1"] == "changed in the browser"
