@@ -67,6 +67,16 @@ EXTRA_COLUMNS: dict[str, tuple[Column, ...]] = {
 # Rows whose number is kept in a column of their parent row: (parent class, column).
 COUNTED: dict[str, tuple[str, str]] = {"Image": ("Space", "image_count")}
 
+# Values a new row starts with that come from its parent row, which a PUT replacing the row
+# also falls back to for the ones it leaves out: (parent class, {column: parent's column}).
+# A new image takes its space's maxUnauthorised, default tags and default roles.
+INHERITED: dict[str, tuple[str, dict[str, str]]] = {
+    "Image": (
+        "Space",
+        {"maxUnauthorised": "maxUnauthorised", "tags": "defaultTags", "roles": "defaultRoles"},
+    )
+}
+
 # Values that identify a resource besides its key.
 UNIQUE: dict[str, tuple[tuple[str, ...], ...]] = {"Customer": (("name",),)}
 

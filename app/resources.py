@@ -35,9 +35,6 @@ MAX_ID_LENGTH = 255
 # Resources that must be deleted before the class they belong to can be.
 BLOCKERS: dict[str, tuple[str, ...]] = {"Customer": ("Space",), "Space": ("Image",)}
 
-Defaults = Callable[[Connection, Mapping[str, Any]], dict[str, Any]]
-DEFAULTS: dict[str, Defaults] = {}
-
 # Runs inside the transaction of a PUT or PATCH, given the key, the values before (None when
 # created) and the body's values; may return a follow-up to run after the commit, which may
 # answer with another status (202 when ingest was queued).
@@ -94,16 +91,6 @@ def read(conn: Connection, cls: Class, keys: Mapping[str, Any]) -> dict[str, Any
     """Return a resource with its computed values, or None."""
     values = store(cls.name).get(conn, keys)
     return enrich(conn, cls, [values])[0] if values is not None else None
-
-
-def defaults_from(name: str) -> Callable[[Defaults], Defaults]:
-    """Register the function giving a new resource of class ``name`` its contextual defaults."""
-
-    def register(func: Defaults) -> Defaults:
-        DEFAULTS[name] = func
-        return func
-
-    return register
 
 
 # -- rendering ------------------------------------------------------------------------------
@@ -321,15 +308,23 @@ def check_identifier(value: Any) -> None:
         )
 
 
-def new_values(conn: Connection, cls: Class, keys: Mapping[str, Any]) -> dict[str, Any]:
-    """Return the values of a resource before a body is applied: keys and defaults."""
+def new_values(
+    conn: Connection,
+    cls: Class,
+    keys: Mapping[str, Any],
+    inherited: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Return the values of a resource before a body is applied: keys and defaults.
+
+    The defaults include those it takes from its parent (an image: its space's), read unless
+    given as ``inherited``.
+    """
     values = {p.name: p.default for p in cls.stored if not p.identifier and not p.readonly}
     values.update({p.name: p.default for p in cls.stored if p.readonly and p.default is not None})
     for name in values:
         if isinstance(values[name], tuple):
             values[name] = list(values[name])
-    if cls.name in DEFAULTS:
-        values.update(DEFAULTS[cls.name](conn, keys))
+    values.update(store(cls.name).inherited(conn, keys) if inherited is None else inherited)
     values.update(keys)
     return values
 
@@ -364,13 +359,18 @@ def put(cls: Class, keys: Mapping[str, Any]) -> Response:
     given_readonly = take_readonly(cls, body)
     body_values, body_faults = load(cls, body, partial=False)
     hook = AFTER_WRITE.get(cls.name)
-    # The values a new resource starts with, which a replacement also falls back to for the
-    # writable properties it leaves out (an Image: its space's defaults).
-    fresh = new_values(conn, cls, keys)
     for attempt in range(2):
-        current = store(cls.name).get(conn, keys, lock=True)
-        if current is None:  # an existing resource has its parent
+        # The resource, locked, and the values a new one starts with, which a replacement
+        # falls back to for the writable properties it leaves out (an image: its space's
+        # defaults), read in one statement.
+        found = store(cls.name).get_for_replacing(conn, keys)
+        if found is None:
+            current = None
             check_parent(conn, cls, keys)
+            fresh = new_values(conn, cls, keys)
+        else:
+            current, inherited = found
+            fresh = new_values(conn, cls, keys, inherited)
         check_write(_current_document(conn, cls, current))
         base = current if current is not None else fresh
         faults = envelope_faults

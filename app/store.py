@@ -30,7 +30,7 @@ from sqlalchemy import update as sql_update
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from app.db import dbapi_cursor
-from app.models import CHILDREN, COUNTED, TABLES, key_columns
+from app.models import CHILDREN, COUNTED, INHERITED, TABLES, key_columns
 from vocab import dlcs
 from vocab.model import Class
 
@@ -176,6 +176,40 @@ class Store:
         row = query.first(conn, keys)
         return self._values(row) if row is not None else None
 
+    def inherited(self, conn: Connection, keys: Mapping[str, Any]) -> dict[str, Any]:
+        """Return the values a new resource with these keys takes from its parent (INHERITED).
+
+        Empty when the class inherits nothing or the parent does not exist.
+        """
+        if self.cls.name not in INHERITED:
+            return {}
+        parent_name, columns = INHERITED[self.cls.name]
+        parent = store(parent_name)
+        row = parent.get(conn, {k: keys[k] for k in parent.keys})
+        if row is None:
+            return {}
+        return {name: row[column] for name, column in columns.items()}
+
+    def get_for_replacing(
+        self, conn: Connection, keys: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """Lock the resource for update and return its values and those of :meth:`inherited`.
+
+        One statement reads both: a PUT that replaces a resource needs its current values and
+        the ones a new resource would start with. None when the resource does not exist.
+        """
+        row = self._prepared(conn.dialect, "replace").first(conn, keys)
+        if row is None:
+            return None
+        given = {}
+        if self.cls.name in INHERITED:
+            parent_name, columns = INHERITED[self.cls.name]
+            parent = store(parent_name)
+            for name, column in columns.items():
+                value = row.pop(INHERITED_LABEL + name)
+                given[name] = _listed(value) if column in parent.children else value
+        return self._values(row), given
+
     def exists(self, conn: Connection, keys: Mapping[str, Any]) -> bool:
         """Whether a resource with these key values exists."""
         return self._prepared(conn.dialect, "exists").first(conn, keys) is not None
@@ -184,7 +218,7 @@ class Store:
         found = self._compiled.get((dialect.name, name))
         if found is None:
             statement = self._statements(dialect.name)[name]
-            found = Prepared(statement, dialect, begins=name == "lock")
+            found = Prepared(statement, dialect, begins=name in ("lock", "replace"))
             self._compiled[(dialect.name, name)] = found
         return found
 
@@ -205,27 +239,50 @@ class Store:
                 "lock": whole.where(*by_key).with_for_update(of=self.table),
                 "exists": select(self.table.c[self.keys[0]]).where(*by_key).limit(1),
             }
+            given = self._inherited_columns(dialect)
+            replace = whole.add_columns(*given).where(*by_key)
+            cached["replace"] = replace.with_for_update(of=self.table)
             self._built[dialect] = cached
         return cached
 
-    def _aggregate(self, name: str, child: Any, dialect: str) -> Any:
-        """Return a column holding a row's values of a multi-valued property, in order."""
-        link = [child.c[k] == self.table.c[k] for k in self.keys]
+    def _aggregate(self, name: str, child: Any, dialect: str, owner: Any = None) -> Any:
+        """Return a column holding a row's values of a multi-valued property, in order.
+
+        The row is one of this class's table, or of ``owner`` (a child's table), whose
+        columns of the same names hold this class's key.
+        """
+        owner = self.table if owner is None else owner
+        link = [child.c[k] == owner.c[k] for k in self.keys]
         if dialect == "postgresql":
             ordered = aggregate_order_by(child.c.value, child.c.position)
             return select(func.array_agg(ordered)).where(*link).scalar_subquery().label(name)
         # SQLite: aggregate an ordered subquery into a JSON array.
         inner = select(child.c.value).where(*link).order_by(child.c.position)
-        values = inner.correlate(self.table).subquery()
+        values = inner.correlate(owner).subquery()
         return select(func.json_group_array(values.c.value)).scalar_subquery().label(name)
+
+    def _inherited_columns(self, dialect: str) -> list[Any]:
+        # The parent's values of INHERITED, each a column beside this class's row.
+        if self.cls.name not in INHERITED:
+            return []
+        parent_name, columns = INHERITED[self.cls.name]
+        parent = store(parent_name)
+        link = [parent.table.c[k] == self.table.c[k] for k in parent.keys]
+        given = []
+        for name, column in columns.items():
+            label = INHERITED_LABEL + name
+            if column in parent.children:
+                child = parent.children[column]
+                given.append(parent._aggregate(label, child, dialect, owner=self.table))
+            else:
+                value = select(parent.table.c[column]).where(*link).scalar_subquery()
+                given.append(value.label(label))
+        return given
 
     def _values(self, values: dict[str, Any]) -> dict[str, Any]:
         # ``values``: a row as a new dict, completed in place.
         for name in self.children:
-            found = values.get(name)
-            if isinstance(found, str):
-                found = orjson.loads(found)
-            values[name] = list(found or ())
+            values[name] = _listed(values.get(name))
         return values
 
     def count(self, conn: Connection, where: Iterable[ColumnElement[bool]]) -> int:
@@ -336,6 +393,16 @@ class Store:
         if deleted:
             self._count(conn, keys, -1)
         return deleted
+
+
+INHERITED_LABEL = "inherited_"
+
+
+def _listed(found: Any) -> list[Any]:
+    # A multi-valued property's column: an array (PostgreSQL), JSON text (SQLite) or NULL.
+    if isinstance(found, str):
+        found = orjson.loads(found)
+    return list(found or ())
 
 
 @cache

@@ -296,6 +296,33 @@ def test_space_defaults_apply_to_new_images(alice):
     assert doc["tags"] == []
 
 
+def test_a_replacing_put_falls_back_to_the_space_defaults_of_now(alice):
+    c = alice.customer
+    alice.put(f"/customers/{c}/spaces/2", {"name": "defaults", "maxUnauthorised": 200})
+    body = {"tags": ["mine"], "roles": [role(alice)], "maxUnauthorised": 5, "string1": "s"}
+    assert alice.put(url(alice, space=2), body).status_code == 201
+    # The space's defaults change after the image was made; a PUT leaving them out takes
+    # them as they are now, in their order, and leaves what it says alone.
+    alice.patch(
+        f"/customers/{c}/spaces/2",
+        {"defaultTags": ["z", "a", "m"], "defaultRoles": [role(alice)], "maxUnauthorised": 7},
+    )
+    r = alice.put(url(alice, space=2), {"string1": "t"})
+    assert r.status_code == 200
+    doc = r.get_json()
+    assert (doc["tags"], doc["roles"], doc["maxUnauthorised"]) == (
+        ["z", "a", "m"],
+        [role(alice)],
+        7,
+    )
+    assert doc == alice.get(url(alice, space=2)).get_json()
+    # A space without default tags or roles: the replacement has none.
+    alice.patch(f"/customers/{c}/spaces/2", {"defaultTags": [], "defaultRoles": []})
+    doc = alice.put(url(alice, space=2), {"string1": "u", "tags": ["kept"]}).get_json()
+    assert (doc["tags"], doc["roles"], doc["maxUnauthorised"]) == (["kept"], [], 7)
+    assert doc["string1"] == "u"
+
+
 def test_long_image_id_is_rejected(alice):
     assert alice.put(url(alice, "x" * 300), {}).status_code == 400
 

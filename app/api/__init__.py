@@ -17,7 +17,6 @@ from app import auth, representations, resources
 from app.api import (
     creation,
     discovery,
-    images,  # noqa: F401  (registers the defaults of new images)
     ingest,
 )
 from app.collections import listing
