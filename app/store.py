@@ -34,6 +34,9 @@ from app.models import CHILDREN, COUNTED, INHERITED, TABLES, key_columns
 from vocab import dlcs
 from vocab.model import Class
 
+# The label of a column holding a value of INHERITED beside a row (see Store.get_for_replacing).
+INHERITED_LABEL = "inherited_"
+
 
 def now() -> dt.datetime:
     """Return the current UTC time, to the millisecond (what responses show)."""
@@ -393,9 +396,6 @@ class Store:
         if deleted:
             self._count(conn, keys, -1)
         return deleted
-
-
-INHERITED_LABEL = "inherited_"
 
 
 def _listed(found: Any) -> list[Any]:
