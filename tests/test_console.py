@@ -42,8 +42,8 @@ def browser(tmp_path):
 def wait_for(driver, predicate, seconds: float = 10):
     """Poll until `predicate` holds. While the console swaps its document, Chromium can fail a
     lookup with a missing node, a stale one, or an inspector error ("Node with given id does not
-    belong to the document"); all are WebDriverExceptions, and polling simply goes on. If the
-    predicate never holds, the TimeoutException names the last of them."""
+    belong to the document"); all are WebDriverExceptions, and polling simply goes on. A
+    predicate that never holds ends in a TimeoutException after ``seconds``."""
     from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.support.ui import WebDriverWait
 
