@@ -79,8 +79,14 @@ def _generation_at(path: Path | None) -> Generation:
         return found
 
 
+def _sqlite_file(database: str) -> bool:
+    # Whether an SQLite database is a file other processes can open, so the files kept
+    # beside it (the writers' lock, the generation) are shared with them.
+    return bool(database) and database != ":memory:" and not database.startswith("file:")
+
+
 def _sqlite_generation(database: str) -> Generation:
-    if not database or database == ":memory:" or database.startswith("file:"):
+    if not _sqlite_file(database):
         return _generation_at(None)  # (no other process can open it)
     return _generation_at(Path(f"{Path(database).resolve()}-generation"))
 
@@ -134,7 +140,7 @@ class QueuedWriterConnection(sqlite3.Connection):
         super().__init__(database, *args, **kwargs)
         self._generation = _sqlite_generation(str(database))
         self._lock_file: int | None = None
-        if database and database != ":memory:" and not str(database).startswith("file:"):
+        if _sqlite_file(str(database)):
             self._lock_file = os.open(f"{database}-writers.lock", os.O_RDWR | os.O_CREAT, 0o600)
         self._locked = False
 

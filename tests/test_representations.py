@@ -44,6 +44,15 @@ def _set_number(engine: Engine, customer: int, image: str, number: int) -> None:
         assert changed.rowcount == 1
 
 
+def _kept_image(alice, cache, image: str) -> str:
+    """Keep responses for an hour, make an image with number1 = 1 and GET it once; its URL."""
+    cache.seconds = 3600
+    url = f"/customers/{alice.customer}/spaces/1/images/{image}"
+    alice.put(url, {"number1": 1})
+    assert alice.get(url).json["number1"] == 1
+    return url
+
+
 def test_a_get_is_answered_again_until_it_expires(alice, around, cache, monkeypatch):
     clock = [1000.0]  # the cache's clock, moved by hand
     monkeypatch.setattr("app.representations.time", SimpleNamespace(monotonic=lambda: clock[0]))
@@ -64,10 +73,7 @@ def test_a_get_is_answered_again_until_it_expires(alice, around, cache, monkeypa
 
 
 def test_a_client_may_ask_for_a_response_read_anew(alice, around, cache):
-    cache.seconds = 3600
-    url = f"/customers/{alice.customer}/spaces/1/images/anew"
-    alice.put(url, {"number1": 1})
-    assert alice.get(url).json["number1"] == 1
+    url = _kept_image(alice, cache, "anew")
     _set_number(around, alice.customer, "anew", 2)
     assert alice.get(url).json["number1"] == 1  # (kept)
     assert alice.get(url, headers={"Cache-Control": "no-cache"}).json["number1"] == 2
@@ -78,10 +84,7 @@ def test_a_client_may_ask_for_a_response_read_anew(alice, around, cache):
 
 
 def test_every_write_through_the_app_is_seen_by_the_next_get(alice, cache):
-    cache.seconds = 3600
-    url = f"/customers/{alice.customer}/spaces/1/images/written"
-    alice.put(url, {"number1": 1})
-    assert alice.get(url).json["number1"] == 1
+    url = _kept_image(alice, cache, "written")
     alice.patch(url, {"number1": 2})
     assert alice.get(url).json["number1"] == 2
     alice.put(url, {"number1": 3})
@@ -94,10 +97,7 @@ def test_every_write_through_the_app_is_seen_by_the_next_get(alice, cache):
 
 
 def test_a_commit_by_another_process_of_this_host_is_seen_at_once(app, alice, cache):
-    cache.seconds = 3600
-    url = f"/customers/{alice.customer}/spaces/1/images/shared"
-    alice.put(url, {"number1": 1})
-    assert alice.get(url).json["number1"] == 1
+    url = _kept_image(alice, cache, "shared")
     database = app.extensions["dlcs.engine"].url.render_as_string(hide_password=False)
     # Another process (as a `dlcs` command or an ingest worker would) commits through the
     # app's engine; it shares nothing with this one but the database and the generation file.
