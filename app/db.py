@@ -186,10 +186,7 @@ class QueuedWriterConnection(sqlite3.Connection):
 def make_engine(url: str) -> Engine:
     """Create an engine; SQLite gets WAL, foreign keys and write transactions that queue."""
     if not url.startswith("sqlite"):
-        # No pre-ping (a round trip per request); stale connections are recycled instead.
-        engine = create_engine(url, pool_recycle=1800, pool_size=10, max_overflow=20)
-        signal_commits(engine)
-        return engine
+        return _server_engine(url)
     engine = create_engine(
         url,
         connect_args={"timeout": 30, "check_same_thread": False, "factory": QueuedWriterConnection},
@@ -220,6 +217,26 @@ def make_engine(url: str) -> Engine:
         if write:
             conn.connection.driver_connection.begin_write()
         elif write is None:
+            conn.exec_driver_sql("BEGIN")
+
+    return engine
+
+
+def _server_engine(url: str) -> Engine:
+    # As on SQLite, the driver's connections are in autocommit mode and the transactions are
+    # begun here, on SQLAlchemy's begin event: a statement run outside one (a plain read, or
+    # a write that is one statement) is its own transaction, with no BEGIN and COMMIT
+    # round trips, and a connection whose transaction ended has nothing to reset. A
+    # connection asked for AUTOCOMMIT (VACUUM, CREATE DATABASE) begins nothing.
+    # No pre-ping (a round trip per request); stale connections are recycled instead.
+    engine = create_engine(
+        url, isolation_level="AUTOCOMMIT", pool_recycle=1800, pool_size=10, max_overflow=20
+    )
+    signal_commits(engine)
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
             conn.exec_driver_sql("BEGIN")
 
     return engine
@@ -292,11 +309,8 @@ class IdleConnections:
         """Keep a connection for the next request, or return it to the pool."""
         if conn.in_transaction():
             conn.rollback()  # (for a reader, SQLAlchemy's own bookkeeping: nothing was begun)
-        elif self.write and not conn.invalidated:
-            # As the pool's reset would: psycopg begins a transaction before a plain read on a
-            # writer's connection, which SQLAlchemy does not know of (no round trip if none).
-            # (Readers never begin one: autocommit on PostgreSQL, no BEGIN on SQLite.)
-            conn.connection.dbapi_connection.rollback()
+        # (A statement outside a transaction begins none: the drivers are in autocommit
+        # mode, and transactions are begun on SQLAlchemy's begin event; see make_engine.)
         if conn.invalidated or len(self.idle) >= self.size:
             self._release(conn)
             return
@@ -331,13 +345,26 @@ def connection() -> Connection:
     return conn
 
 
+def commit(conn: Connection) -> None:
+    """Commit a request's writes: its transaction, or a write that ran outside one.
+
+    A statement run outside a transaction (see :func:`dbapi_cursor`) committed by itself; the
+    driver's commit then sends nothing, but notes the commit as every other (the generation).
+    """
+    if conn.in_transaction():
+        conn.commit()
+    else:
+        conn.connection.driver_connection.commit()
+
+
 def dbapi_cursor(conn: Connection, *, begin: bool = True) -> Any:
     """Return a cursor of the driver's own connection under ``conn``.
 
     For a statement that writes or locks (``begin``), a connection that may write begins its
     transaction first (BEGIN IMMEDIATE on SQLite), exactly as its first SQLAlchemy statement
-    would have. A plain read before that reads the latest committed state, as it would under
-    PostgreSQL's READ COMMITTED, without taking SQLite's write lock any earlier than needed.
+    would have. Any other statement runs in the transaction if one is open, else on its own:
+    a plain read reads the latest committed state, as it would under PostgreSQL's READ
+    COMMITTED, without taking SQLite's write lock any earlier than needed.
     """
     if begin and conn.info.get("write") is not False and not conn.in_transaction():
         conn.begin()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Response, request
@@ -20,11 +21,11 @@ from sqlalchemy.exc import IntegrityError
 
 from app import jsonld, links
 from app.caching import check_write
-from app.db import connection
+from app.db import commit, connection
 from app.errors import ApiError, bad_request
 from app.models import CHILDREN, TABLES
 from app.schemas import dumper, schema
-from app.store import now, store
+from app.store import has_row_versions, now, store
 from vocab import dlcs
 from vocab.context import class_iri
 from vocab.model import Class, Prop
@@ -35,13 +36,21 @@ MAX_ID_LENGTH = 255
 # Resources that must be deleted before the class they belong to can be.
 BLOCKERS: dict[str, tuple[str, ...]] = {"Customer": ("Space",), "Space": ("Image",)}
 
-# Runs inside the transaction of a PUT or PATCH, given the key, the values before (None when
-# created) and the body's values; may return a follow-up to run after the commit, which may
+# What a PUT or PATCH of a class does besides writing the row, when ``when`` holds for the
+# values before (None when created) and the body's values: ``run`` runs inside the write's
+# transaction, given the key, and returns a follow-up to run after the commit, which may
 # answer with another status (202 when ingest was queued).
 FollowUp = Callable[[], int | None]
-AfterWrite = Callable[
-    [Connection, Mapping[str, Any], dict[str, Any] | None, dict[str, Any]], FollowUp | None
-]
+When = Callable[[dict[str, Any] | None, dict[str, Any]], bool]
+Run = Callable[[Connection, Mapping[str, Any]], FollowUp]
+
+
+@dataclass(frozen=True)
+class AfterWrite:
+    when: When
+    run: Run
+
+
 AFTER_WRITE: dict[str, AfterWrite] = {}
 # Runs after a DELETE commits (to remove files).
 AFTER_DELETE: dict[str, Callable[[Mapping[str, Any]], None]] = {}
@@ -50,14 +59,21 @@ Enrich = Callable[[Connection, list[dict[str, Any]]], None]
 ENRICH: dict[str, Enrich] = {}
 
 
-def after_write(name: str) -> Callable[[AfterWrite], AfterWrite]:
+def after_write(name: str, *, when: When) -> Callable[[Run], Run]:
     """Register what a PUT or PATCH of class ``name`` does besides writing the row."""
 
-    def register(func: AfterWrite) -> AfterWrite:
-        AFTER_WRITE[name] = func
+    def register(func: Run) -> Run:
+        AFTER_WRITE[name] = AfterWrite(when, func)
         return func
 
     return register
+
+
+def _after_write(
+    cls: Class, before: dict[str, Any] | None, loaded: dict[str, Any]
+) -> AfterWrite | None:
+    hook = AFTER_WRITE.get(cls.name)
+    return hook if hook is not None and hook.when(before, loaded) else None
 
 
 def after_delete(name: str) -> Callable[[Callable[[Mapping[str, Any]], None]], Any]:
@@ -358,18 +374,21 @@ def put(cls: Class, keys: Mapping[str, Any]) -> Response:
     # transaction (which holds SQLite's single write lock) stays short.
     given_readonly = take_readonly(cls, body)
     body_values, body_faults = load(cls, body, partial=False)
-    hook = AFTER_WRITE.get(cls.name)
-    for attempt in range(2):
-        # The resource, locked, and the values a new one starts with, which a replacement
-        # falls back to for the writable properties it leaves out (an image: its space's
-        # defaults), read in one statement.
-        found = store(cls.name).get_for_replacing(conn, keys)
+    versioned = has_row_versions(conn.dialect)
+    for attempt in range(3):
+        # The resource and the values a new one starts with, which a replacement falls
+        # back to for the writable properties it leaves out (an image: its space's
+        # defaults), read in one statement. Where rows have versions, the first try reads
+        # without a lock and writes the row only if it is still the version read (a write
+        # of the row alone then needs no BEGIN and COMMIT); a write that found it changed,
+        # and every write on SQLite, reads it locked in the write's transaction.
+        found = store(cls.name).get_for_replacing(conn, keys, lock=not versioned or attempt > 0)
         if found is None:
-            current = None
+            current = version = None
             check_parent(conn, cls, keys)
             fresh = new_values(conn, cls, keys)
         else:
-            current, inherited = found
+            current, inherited, version = found
             fresh = new_values(conn, cls, keys, inherited)
         check_write(_current_document(conn, cls, current))
         base = current if current is not None else fresh
@@ -380,20 +399,25 @@ def put(cls: Class, keys: Mapping[str, Any]) -> Response:
         faults = faults + body_faults + resolve_links(conn, cls, loaded, keys)
         if faults:
             raise bad_request(faults)
+        hook = _after_write(cls, current, loaded)
         try:
             if current is None:
                 written = {**base, **loaded, "created": now()}
                 store(cls.name).insert(conn, written)
             else:
                 changes = {**writable(cls, fresh), **loaded}
-                store(cls.name).update(conn, keys, changes, current)
+                if hook is not None and not conn.in_transaction():
+                    conn.begin()  # the row and what the hook writes: one transaction
+                if not store(cls.name).update(conn, keys, changes, current, version):
+                    conn.rollback()
+                    continue  # changed since it was read: read it again, locked
                 written = {**current, **changes}
-            follow_up = hook(conn, keys, current, loaded) if hook else None
-            conn.commit()
+            follow_up = hook.run(conn, keys) if hook is not None else None
+            commit(conn)
         except IntegrityError:
             # Another request created it first: replace what it created.
             conn.rollback()
-            if attempt:
+            if attempt == 2:
                 raise
             continue
         break
@@ -466,8 +490,8 @@ def patch(cls: Class, keys: Mapping[str, Any]) -> Response:
                 from app.auth import key_cache
 
                 key_cache().clear()
-            hook = AFTER_WRITE.get(cls.name)
-            follow_up = hook(conn, keys, current, loaded) if hook else None
+            hook = _after_write(cls, current, loaded)
+            follow_up = hook.run(conn, keys) if hook is not None else None
             conn.commit()
         except IntegrityError as exc:
             conn.rollback()

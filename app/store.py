@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import (
@@ -19,15 +19,18 @@ from sqlalchemy import (
     Dialect,
     Executable,
     Select,
+    String,
     and_,
     bindparam,
     delete,
     func,
     insert,
+    literal_column,
     select,
 )
 from sqlalchemy import update as sql_update
 from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.exc import DBAPIError
 
 from app.db import dbapi_cursor
 from app.models import CHILDREN, COUNTED, INHERITED, TABLES, key_columns
@@ -36,6 +39,22 @@ from vocab.model import Class
 
 # The label of a column holding a value of INHERITED beside a row (see Store.get_for_replacing).
 INHERITED_LABEL = "inherited_"
+# The label of the row's version beside a row read for a versioned write.
+VERSION_LABEL = "row_version"
+
+
+def has_row_versions(dialect: Dialect) -> bool:
+    """Whether a write can check that a row is still the version it read, without a lock.
+
+    PostgreSQL gives every version of a row its own ``xmin`` (the transaction that wrote it),
+    so a write that checks it costs no round trips of its own. SQLite has nothing of the
+    kind, and needs none: its writes queue on one lock, and a statement costs no round trip.
+    """
+    return dialect.name == "postgresql"
+
+
+def _row_version(table: Any) -> ColumnElement[str]:
+    return literal_column(f"{table.name}.xmin::text", String)
 
 
 def now() -> dt.datetime:
@@ -54,7 +73,8 @@ class Prepared:
     """
 
     def __init__(self, statement: Executable, dialect: Dialect, *, begins: bool = True) -> None:
-        # ``begins``: the statement writes or locks, so it runs inside the write transaction.
+        # ``begins``: the statement writes or locks, so it begins the write transaction if
+        # none is open. (Otherwise it runs in the open one, or with none open on its own.)
         self.begins = begins
         # psycopg prepares a statement on the server by itself only after five runs on a
         # connection, and checks each time whether to; these run on every request.
@@ -107,10 +127,10 @@ class Prepared:
         """Return the first row for these parameter values, as a dict, or None."""
         parameters = self._parameters(values)
         first = not conn.in_transaction()  # no statement of a transaction has run before it
-        cursor = dbapi_cursor(conn, begin=self.begins)
         try:
+            cursor = dbapi_cursor(conn, begin=self.begins)  # (PostgreSQL: BEGIN is sent here)
             self._execute(conn, cursor, parameters)
-        except conn.dialect.loaded_dbapi.Error:
+        except (conn.dialect.loaded_dbapi.Error, DBAPIError):
             # On a connection the server had dropped (say, a restart since it was last used),
             # a read outside any transaction, or the first statement of one (a write's
             # locked read), is simply run again on a new connection: nothing had been done.
@@ -134,7 +154,7 @@ class Prepared:
 
     def run(self, conn: Connection, values: Mapping[str, Any]) -> int:
         """Execute the statement with these parameter values; return the rows it changed."""
-        cursor = dbapi_cursor(conn)
+        cursor = dbapi_cursor(conn, begin=self.begins)
         try:
             self._execute(conn, cursor, self._parameters(values))
             return cursor.rowcount
@@ -150,6 +170,14 @@ class Prepared:
             cursor.close()
 
 
+class Replacing(NamedTuple):
+    """What a PUT that replaces a resource reads first (see Store.get_for_replacing)."""
+
+    current: dict[str, Any]
+    inherited: dict[str, Any]
+    version: str | None  # the row's version, when it was read unlocked to be checked
+
+
 class Store:
     """The table and child tables of one class."""
 
@@ -161,7 +189,7 @@ class Store:
         self.columns = [c.name for c in self.table.columns]
         self._built: dict[str, dict[str, Any]] = {}
         self._compiled: dict[tuple[str, str], Prepared] = {}
-        self._updates: dict[tuple[str, tuple[str, ...]], Prepared] = {}
+        self._updates: dict[tuple[str, tuple[str, ...], bool], Prepared] = {}
         self._children_sql: dict[tuple[str, str], tuple[Prepared, Prepared]] = {}
 
     def match(self, keys: Mapping[str, Any]) -> ColumnElement[bool]:
@@ -194,14 +222,19 @@ class Store:
         return {name: row[column] for name, column in columns.items()}
 
     def get_for_replacing(
-        self, conn: Connection, keys: Mapping[str, Any]
-    ) -> tuple[dict[str, Any], dict[str, Any]] | None:
-        """Lock the resource for update and return its values and those of :meth:`inherited`.
+        self, conn: Connection, keys: Mapping[str, Any], *, lock: bool = True
+    ) -> Replacing | None:
+        """Return the resource's values, those of :meth:`inherited` and the row's version.
 
-        One statement reads both: a PUT that replaces a resource needs its current values and
-        the ones a new resource would start with. None when the resource does not exist.
+        One statement reads them: a PUT that replaces a resource needs its current values and
+        the ones a new resource would start with. ``lock``: the row is locked for update (in
+        the write's transaction) and no version is read; else, where the database keeps row
+        versions (:func:`has_row_versions`), nothing is locked and the version is read for
+        :meth:`update` to check. None when the resource does not exist.
         """
-        row = self._prepared(conn.dialect, "replace").first(conn, keys)
+        versioned = not lock and has_row_versions(conn.dialect)
+        statement = self._prepared(conn.dialect, "versioned" if versioned else "replace")
+        row = statement.first(conn, keys)
         if row is None:
             return None
         given = {}
@@ -211,7 +244,8 @@ class Store:
             for name, column in columns.items():
                 value = row.pop(INHERITED_LABEL + name)
                 given[name] = _listed(value) if column in parent.children else value
-        return self._values(row), given
+        version = row.pop(VERSION_LABEL) if versioned else None
+        return Replacing(self._values(row), given, version)
 
     def exists(self, conn: Connection, keys: Mapping[str, Any]) -> bool:
         """Whether a resource with these key values exists."""
@@ -245,6 +279,9 @@ class Store:
             given = self._inherited_columns(dialect)
             replace = whole.add_columns(*given).where(*by_key)
             cached["replace"] = replace.with_for_update(of=self.table)
+            if dialect == "postgresql":
+                version = _row_version(self.table).label(VERSION_LABEL)
+                cached["versioned"] = replace.add_columns(version)
             self._built[dialect] = cached
         return cached
 
@@ -333,31 +370,53 @@ class Store:
         keys: Mapping[str, Any],
         values: Mapping[str, Any],
         current: Mapping[str, Any] | None = None,
-    ) -> None:
-        """Write the given property values of an existing resource.
+        version: str | None = None,
+    ) -> bool:
+        """Write the given property values of an existing resource; return whether it did.
 
         Given the ``current`` values, columns and lists that would not change are not written.
+        A write that changes only lists still writes the row (a new version of it, so that
+        a write checking the version sees it). Given the ``version`` of the row those values
+        were read from, the row is written only if it is still that version, and False is
+        returned, with nothing written, when it is not. The row is written first: where no
+        transaction is open, a write of the row alone is its own transaction.
         """
         if current is not None:
             values = {k: v for k, v in values.items() if k not in current or current[k] != v}
         names = tuple(c for c in self.columns if c in values and c not in self.keys)
+        lists = [name for name in self.children if name in values]
+        if not names and lists:
+            names = (self.keys[-1],)  # (its own key, unchanged)
+            values = {**values, self.keys[-1]: keys[self.keys[-1]]}
+        if version is not None and lists and not conn.in_transaction():
+            conn.begin()  # the row and its lists: one transaction
         if names:
             params = {f"set_{c}": values[c] for c in names}
             params.update({f"key_{k}": keys[k] for k in self.keys})
-            self._update_statement(conn.dialect, names).run(conn, params)
+            if version is not None:
+                params[VERSION_LABEL] = version
+            statement = self._update_statement(conn.dialect, names, version is not None)
+            if statement.run(conn, params) == 0 and version is not None:
+                return False
         self._write_children(conn, keys, values, replace=True)
+        return True
 
-    def _update_statement(self, dialect: Dialect, names: tuple[str, ...]) -> Prepared:
-        # One prepared UPDATE for each set of columns a caller writes (a handful in practice).
-        statement = self._updates.get((dialect.name, names))
+    def _update_statement(self, dialect: Dialect, names: tuple[str, ...], check: bool) -> Prepared:
+        # One prepared UPDATE for each set of columns a caller writes (a handful in practice),
+        # with or without the check of the row's version.
+        statement = self._updates.get((dialect.name, names, check))
         if statement is None:
+            where = [self.table.c[k] == bindparam(f"key_{k}") for k in self.keys]
+            if check:
+                where.append(_row_version(self.table) == bindparam(VERSION_LABEL))
             update = (
                 sql_update(self.table)
-                .where(*(self.table.c[k] == bindparam(f"key_{k}") for k in self.keys))
+                .where(*where)
                 .values({c: bindparam(f"set_{c}") for c in names})
             )
-            statement = Prepared(update, dialect)
-            self._updates[(dialect.name, names)] = statement
+            # Checked, it runs in the transaction if one is open, else as one of its own.
+            statement = Prepared(update, dialect, begins=not check)
+            self._updates[(dialect.name, names, check)] = statement
         return statement
 
     def _write_children(

@@ -323,6 +323,87 @@ def test_a_replacing_put_falls_back_to_the_space_defaults_of_now(alice):
     assert doc["string1"] == "u"
 
 
+def _on_postgresql(app) -> None:
+    if app.extensions["dlcs.engine"].dialect.name != "postgresql":
+        pytest.skip("rows have versions on PostgreSQL; SQLite's writes read the row locked")
+
+
+@pytest.mark.parametrize(
+    "meanwhile",
+    [{"string2": "theirs"}, {"tags": ["theirs"]}],
+    ids=["a column", "only a list"],
+)
+def test_a_put_whose_image_changed_after_it_was_read_is_written_again_locked(
+    app, alice, monkeypatch, meanwhile
+):
+    from app import store as store_module
+
+    _on_postgresql(app)
+    assert alice.put(url(alice), {"tags": ["a"], "string2": "two"}).status_code == 201
+    images = store_module.store("Image")
+    reading = images.get_for_replacing
+    locks = []
+
+    def read_then_another_writes(conn, keys, *, lock=True):
+        found = reading(conn, keys, lock=lock)
+        locks.append(lock)
+        if not lock:  # another request writes the image after this PUT read it
+            with app.extensions["dlcs.engine"].connect() as other:
+                assert images.update(other, keys, meanwhile, images.get(other, keys))
+                other.commit()
+        return found
+
+    monkeypatch.setattr(images, "get_for_replacing", read_then_another_writes)
+    # The PUT keeps the tags it read and changes string1: its check of the row's version
+    # finds the other write, so it reads again (locked) and replaces what that wrote.
+    r = alice.put(url(alice), {"tags": ["a"], "string1": "mine"})
+    assert r.status_code == 200
+    assert locks == [False, True]
+    monkeypatch.undo()
+    stored = alice.get(url(alice)).get_json()
+    assert (stored["string1"], stored["string2"], stored["tags"]) == ("mine", "", ["a"])
+    assert r.get_json() == stored
+
+
+def test_a_put_that_writes_only_the_image_row_begins_no_transaction(app, alice, monkeypatch):
+    from sqlalchemy import event
+
+    from app import store as store_module
+
+    _on_postgresql(app)
+    assert alice.put(url(alice), {"tags": ["a"]}).status_code == 201
+    begun = []
+    engine = app.extensions["dlcs.engine"]
+
+    def note(conn):
+        begun.append(conn)
+
+    event.listen(engine, "begin", note)
+    try:
+        # The row alone: one statement, its own transaction (no BEGIN, no COMMIT).
+        assert alice.put(url(alice), {"tags": ["a"], "number1": 5}).status_code == 200
+        assert begun == []
+        # The row and its tags: one transaction.
+        assert alice.put(url(alice), {"tags": ["b"], "number1": 5}).status_code == 200
+        assert len(begun) == 1
+    finally:
+        event.remove(engine, "begin", note)
+    doc = alice.get(url(alice)).get_json()
+    assert (doc["number1"], doc["tags"]) == (5, ["b"])
+
+    # The row and its tags are written together or not at all.
+    def fail(*args, **kwargs):
+        raise RuntimeError("the tags cannot be written")
+
+    monkeypatch.setattr(store_module.store("Image"), "_write_children", fail)
+    assert alice.put(url(alice), {"tags": ["c"], "number1": 6}).status_code == 500
+    monkeypatch.undo()
+    keys = {"customer": alice.customer, "space": 1, "image": "img"}
+    with engine.connect() as conn:
+        stored = store_module.store("Image").get(conn, keys)
+    assert (stored["number1"], stored["tags"]) == (5, ["b"])
+
+
 def test_long_image_id_is_rejected(alice):
     assert alice.put(url(alice, "x" * 300), {}).status_code == 400
 

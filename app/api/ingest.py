@@ -84,16 +84,17 @@ def start(conn: Connection, jobs: list[Job], *, asynchronous: bool) -> resources
     return run
 
 
-@resources.after_write("Image")
-def ingest_on_write(
-    conn: Connection, keys: Mapping[str, Any], before: dict[str, Any] | None, loaded: dict[str, Any]
-) -> resources.FollowUp | None:
+def wants_ingest(before: dict[str, Any] | None, loaded: dict[str, Any]) -> bool:
     """Ingest on every PUT with an origin, and on a PATCH that changes the origin."""
     origin = loaded.get("origin", before["origin"] if before else "")
     if request.method == "PATCH" and (before is None or origin == before["origin"]):
-        return None
-    if not origin and not loaded.get("initialOrigin"):
-        return None
+        return False
+    return bool(origin or loaded.get("initialOrigin"))
+
+
+@resources.after_write("Image", when=wants_ingest)
+def ingest_on_write(conn: Connection, keys: Mapping[str, Any]) -> resources.FollowUp:
+    """Queue the written image's ingest (or prepare to run it after the commit)."""
     return start(conn, [requeue(conn, keys)], asynchronous=wants_async())
 
 
