@@ -39,10 +39,18 @@ def _conditional_get(resp: Response) -> Response:
     return resp
 
 
+def has_preconditions() -> bool:
+    """Whether the request has an If-Match or If-None-Match header (without parsing either)."""
+    environ = request.environ
+    return "HTTP_IF_MATCH" in environ or "HTTP_IF_NONE_MATCH" in environ
+
+
 def check_write(current_document: dict[str, Any] | None) -> None:
     """Fail with 412 when the write's If-Match or If-None-Match does not hold."""
     from app import jsonld
 
+    if not has_preconditions():
+        return
     if_match, if_none_match = request.if_match, request.if_none_match
     if if_none_match.star_tag and current_document is not None:
         raise ApiError(412, "The resource exists already (If-None-Match: *).")

@@ -20,11 +20,11 @@ from sqlalchemy import Connection, exists, select
 from sqlalchemy.exc import IntegrityError
 
 from app import jsonld, links
-from app.caching import check_write
+from app.caching import check_write, has_preconditions
 from app.db import commit, connection
 from app.errors import ApiError, bad_request
 from app.models import CHILDREN, TABLES
-from app.schemas import dumper, schema
+from app.schemas import dumper, loader, schema
 from app.store import has_row_versions, now, store
 from vocab import dlcs
 from vocab.context import class_iri
@@ -242,6 +242,9 @@ def load(
     cls: Class, body: dict[str, Any], *, partial: bool
 ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     """Load the writable properties of a body with the class's schema; return them and faults."""
+    loaded = loader(cls.name, partial=partial)(body)
+    if loaded is not None:
+        return loaded, []
     try:
         return schema(cls.name, partial=partial).load(body), []
     except ValidationError as exc:
@@ -505,7 +508,7 @@ def patch(cls: Class, keys: Mapping[str, Any]) -> Response:
 def _current_document(
     conn: Connection, cls: Class, current: dict[str, Any] | None
 ) -> dict[str, Any] | None:
-    if current is None or not (request.if_match or request.if_none_match):
+    if current is None or not has_preconditions():
         return current  # nothing to compare: skip rendering
     return document(cls, enrich(conn, cls, [dict(current)])[0])
 
