@@ -365,10 +365,28 @@ def dbapi_cursor(conn: Connection, *, begin: bool = True) -> Any:
     would have. Any other statement runs in the transaction if one is open, else on its own:
     a plain read reads the latest committed state, as it would under PostgreSQL's READ
     COMMITTED, without taking SQLite's write lock any earlier than needed.
+
+    A psycopg connection keeps one cursor for all its statements: psycopg sets up each new
+    cursor's adapters (about what a read by key costs in the driver itself), and reads each
+    result whole, so nothing is left on the cursor from one statement to the next. SQLite
+    gets a new cursor each time (one that has not read all its rows keeps a read
+    transaction open), which :func:`done_with` closes.
     """
     if begin and conn.info.get("write") is not False and not conn.in_transaction():
         conn.begin()
-    return conn.connection.driver_connection.cursor()
+    driver = conn.connection.driver_connection
+    if not isinstance(driver, psycopg.Connection):
+        return driver.cursor()
+    cursor = conn.info.get("cursor")
+    if cursor is None or cursor.connection is not driver:  # (none yet, or it reconnected)
+        cursor = conn.info["cursor"] = driver.cursor()
+    return cursor
+
+
+def done_with(cursor: Any) -> None:
+    """Close a cursor of :func:`dbapi_cursor` unless its connection keeps it."""
+    if not isinstance(cursor, psycopg.Cursor):
+        cursor.close()
 
 
 def dispose(app: Flask) -> None:

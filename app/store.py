@@ -32,7 +32,7 @@ from sqlalchemy import update as sql_update
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.exc import DBAPIError
 
-from app.db import dbapi_cursor
+from app.db import dbapi_cursor, done_with
 from app.models import CHILDREN, COUNTED, INHERITED, TABLES, key_columns
 from vocab import dlcs
 from vocab.model import Class
@@ -143,7 +143,7 @@ class Prepared:
         try:
             row = cursor.fetchone()
         finally:
-            cursor.close()
+            done_with(cursor)
         if row is None:
             return None
         if self.converters:
@@ -159,7 +159,7 @@ class Prepared:
             self._execute(conn, cursor, self._parameters(values))
             return cursor.rowcount
         finally:
-            cursor.close()
+            done_with(cursor)
 
     def run_many(self, conn: Connection, rows: list[Mapping[str, Any]]) -> None:
         """Execute the statement once for each of ``rows`` (one round trip where the driver can)."""
@@ -167,7 +167,7 @@ class Prepared:
         try:
             self._execute(conn, cursor, [self._parameters(r) for r in rows], many=True)
         finally:
-            cursor.close()
+            done_with(cursor)
 
 
 class Replacing(NamedTuple):
