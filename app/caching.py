@@ -2,8 +2,10 @@
 
 An ETag is a hash of the representation's bytes and media type, so each representation of a
 resource (JSON-LD, Turtle, ...) has its own. A write with If-Match is checked against the
-ETags of the resource's current JSON representations, inside the write's transaction, on a
-row locked for it: of two writers holding the same ETag, one wins and the other gets 412.
+ETags of the resource's current JSON representations, as read for the write: on a row locked
+for it, or (a PUT's first try on PostgreSQL) on a row the write then finds still the version
+it read, or else reads again, locked. Of two writers holding the same ETag, one wins and the
+other gets 412.
 """
 
 from __future__ import annotations

@@ -205,7 +205,8 @@ def test_if_none_match_star_only_creates(stored):
     assert stored.put(image(stored, "new"), {}, headers={"If-None-Match": "*"}).status_code == 201
 
 
-def test_two_concurrent_writers_with_one_etag(app, stored):
+@pytest.mark.parametrize("method", ["PATCH", "PUT"])
+def test_two_concurrent_writers_with_one_etag(app, stored, method):
     tag = stored.get(image(stored)).headers["ETag"]
     barrier, statuses = threading.Barrier(2), []
 
@@ -213,7 +214,7 @@ def test_two_concurrent_writers_with_one_etag(app, stored):
         client = app.test_client()
         barrier.wait()
         headers = {**stored.headers, "If-Match": tag}
-        r = client.patch(image(stored), json={"string3": f"w{n}"}, headers=headers)
+        r = client.open(image(stored), method=method, json={"string3": f"w{n}"}, headers=headers)
         statuses.append(r.status_code)
 
     threads = [threading.Thread(target=write, args=(n,)) for n in range(2)]
