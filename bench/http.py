@@ -8,6 +8,10 @@ workers' CPU time per request (and PostgreSQL's), and the ratios the targets are
 writes them to bench/results/. Usage:
 
     .venv/bin/python -m bench.http [--database sqlite postgresql] [--quick]
+
+With ``--against DIR`` (a checkout of another commit, say from ``git worktree add``), that
+checkout's server runs too, on the same database, by turns with the two others: a change
+measured side by side in one run.
 """
 
 from __future__ import annotations
@@ -143,9 +147,9 @@ def seed(url: str, small: int, big: int) -> dict[str, Any]:
     return {"customer": customer, "auth": f"Basic {auth}", "deep": (deep_page, token)}
 
 
-def procfile_command(port: int, app_path: str) -> list[str]:
-    """Return the Procfile's web command for ``port``, serving ``app_path``."""
-    lines = (ROOT / "Procfile").read_text().splitlines()
+def procfile_command(port: int, app_path: str, root: Path = ROOT) -> list[str]:
+    """Return the Procfile's web command (of the checkout ``root``) for ``port``."""
+    lines = (root / "Procfile").read_text().splitlines()
     line = next(text for text in lines if text.startswith("web:"))
     command = line.split(":", 1)[1].strip()
     # ${NAME:-default}: the environment's value, or the default (PORT: the benchmark's own).
@@ -159,11 +163,13 @@ def procfile_command(port: int, app_path: str) -> list[str]:
     return parts
 
 
-def start(port: int, app_path: str, env: dict[str, str]) -> subprocess.Popen:
-    """Start gunicorn and wait until it answers."""
+def start(port: int, app_path: str, env: dict[str, str], root: Path = ROOT) -> subprocess.Popen:
+    """Start gunicorn serving ``app_path`` of the checkout ``root`` and wait until it answers."""
+    if root != ROOT:  # its own packages first
+        env = {**env, "PYTHONPATH": str(root)}
     process = subprocess.Popen(
-        procfile_command(port, app_path),
-        cwd=ROOT,
+        procfile_command(port, app_path, root),
+        cwd=root,
         env={**os.environ, **env},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -244,8 +250,10 @@ def wrk(url: str, seconds: float, headers: dict[str, str], script: str | None) -
     }
 
 
-def run(database: str, quick: bool, only: list[str] | None = None) -> dict[str, Any]:
-    """Benchmark one database; return the report."""
+def run(
+    database: str, quick: bool, only: list[str] | None = None, against: Path | None = None
+) -> dict[str, Any]:
+    """Benchmark one database (and the server of the checkout ``against``); return the report."""
     # A run of chosen paths without the deep pages needs no million-image space.
     deep_pages = only is None or any("page" in text for text in only)
     small, big = (1_000, 20_000) if quick or not deep_pages else (10_000, 1_000_000)
@@ -309,13 +317,15 @@ def run(database: str, quick: bool, only: list[str] | None = None) -> dict[str, 
         ours = start(18081, "wsgi:app", env)
         bare = start(18082, "bench.bare:app", {})
         servers = {"bare": (18082, bare), "server": (18081, ours)}
+        if against is not None:
+            servers["against"] = (18083, start(18083, "wsgi:app", env, against))
         results: dict[str, Any] = {}
         try:
-            for port in (18082, 18081):  # warm both up: imports, pools, caches, page cache
+            for port, _ in servers.values():  # warm up: imports, pools, caches, page cache
                 for path, headers, lua in paths.values():
                     wrk(f"http://127.0.0.1:{port}{path}", 1, headers, lua)
             for name, (path, headers, lua) in paths.items():
-                runs: dict[str, list[dict[str, Any]]] = {"bare": [], "server": []}
+                runs: dict[str, list[dict[str, Any]]] = {label: [] for label in servers}
                 for _ in range(rounds):
                     for label, (port, process) in servers.items():
                         used, database_used = cpu_seconds(process), database_cpu_seconds()
@@ -344,9 +354,15 @@ def run(database: str, quick: bool, only: list[str] | None = None) -> dict[str, 
                     "ratio_to_bare": round(best["server"]["rps"] / best["bare"]["rps"], 3),
                     "round_ratios": [round(r, 3) for r in sorted(each)],
                 }
+                if against is not None:
+                    theirs = best["against"]
+                    results[name]["against"] = {
+                        **theirs,
+                        "ratio_to_bare": round(theirs["rps"] / best["bare"]["rps"], 3),
+                    }
             memory = rss_megabytes(ours)
         finally:
-            for process in (ours, bare):
+            for _, process in servers.values():
                 process.terminate()
                 process.wait(timeout=30)
         targets = _targets(results, memory, deep_page, big)
@@ -359,6 +375,7 @@ def run(database: str, quick: bool, only: list[str] | None = None) -> dict[str, 
             "seconds_to_seed": seeded,
             "images": {"space 1": small, "space 2": big},
             "wrk": f"-t2 -c16 -d{seconds}s, median of {rounds}, alternating with the bare app",
+            "against": str(against) if against is not None else None,
             "results": results,
             "worker_rss_mb": memory,
             "targets": targets,
@@ -408,6 +425,13 @@ def show(report: dict[str, Any]) -> None:
             f"{r['cpu_us']:7} {r.get('db_cpu_us', 0):7} {r['bare_cpu_us']:8}"
             + (f"  FAILED {r['failed']}" if r["failed"] else "")
         )
+        if "against" in r:
+            a = r["against"]
+            print(
+                f"{'  against ' + report['against']:64.64} {a['rps']:9.0f} {a['p50_ms']:8.2f} "
+                f"{a['p99_ms']:8.2f} {'':9} {a['ratio_to_bare']:6.2f} {'':>11} {a['cpu_us']:7} "
+                f"{a.get('db_cpu_us', 0):7}"
+            )
     print(f"worker RSS (MB): {report['worker_rss_mb']}")
     for target, value in report["targets"].items():
         print(f"  {target:52} {value}")
@@ -426,14 +450,22 @@ def main() -> None:
         help="run GET image (kept and read anew), PUT image and the paths whose names contain TEXT"
         " (results not saved)",
     )
+    parser.add_argument(
+        "--against",
+        type=Path,
+        metavar="DIR",
+        help="also serve the checkout DIR (another commit), by turns with the others"
+        " (results not saved)",
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (Debian: apt-get install wrk)")
     RESULTS.mkdir(exist_ok=True)
     for database in args.database:
-        report = run(database, args.quick, args.only)
+        against = args.against.resolve() if args.against else None
+        report = run(database, args.quick, args.only, against)
         show(report)
-        if args.only:
+        if args.only or args.against:
             continue
         suffix = "-quick" if args.quick else ""
         (RESULTS / f"http-{database}{suffix}.json").write_text(json.dumps(report, indent=2) + "\n")
