@@ -326,7 +326,9 @@ def run(
         if against is not None:
             servers["against"] = (18083, start(18083, "wsgi:app", env, against))
         # The least write takes its turns on the PUT alone.
-        least = (18084, start(18084, "bench.least_write:app", env)) if PUT in paths else None
+        least = (
+            (18084, start(18084, "bench.least_write:create_app()", env)) if PUT in paths else None
+        )
         results: dict[str, Any] = {}
         try:
             for port, _ in servers.values():  # warm up: imports, pools, caches, page cache

@@ -5,8 +5,9 @@ row by key, setting the values the body gives and returning the row (a PUT answe
 resource), as its own transaction; fixed bytes answer. Nothing of the API: no checks, no
 defaults, no lists, no rendering. The connections are set up as the server's are
 (``app.db.make_engine``: on SQLite WAL and the writers' lock file, on PostgreSQL autocommit),
-one per thread, kept. Served by gunicorn with the Procfile's settings, it shows how many
-durable writes of one row per second the stack itself allows, beside the bare app's fixed bytes.
+one per thread, kept. Served by gunicorn with the Procfile's settings
+(``bench.least_write:create_app()``), it shows how many durable writes of one row per second the
+stack itself allows, beside the bare app's fixed bytes.
 """
 
 from __future__ import annotations
@@ -29,43 +30,46 @@ _UPDATE = (
     f"UPDATE images SET {_SET} WHERE customer = {{}} AND space = {{}} AND image = {{}} RETURNING *"
 )
 
-app = Flask(__name__)
-_engine = make_engine(os.environ["DATABASE_URL"])
-_local = threading.local()
 
+def create_app(url: str | None = None) -> Flask:
+    """Return the app, writing to ``url`` (by default the environment's DATABASE_URL)."""
+    app = Flask(__name__)
+    engine = make_engine(url or os.environ["DATABASE_URL"])
+    local = threading.local()
 
-def _connection() -> Any:
-    # This thread's driver connection (and on PostgreSQL its cursor), opened once and kept.
-    driver = getattr(_local, "driver", None)
-    if driver is None:
-        _local.pooled = _engine.raw_connection()
-        driver = _local.driver = _local.pooled.driver_connection
-        if isinstance(driver, psycopg.Connection):
-            _local.cursor = driver.cursor()
-    return driver
+    def connection() -> Any:
+        # This thread's driver connection (on PostgreSQL with its cursor), opened once, kept.
+        driver = getattr(local, "driver", None)
+        if driver is None:
+            local.pooled = engine.raw_connection()
+            driver = local.driver = local.pooled.driver_connection
+            if isinstance(driver, psycopg.Connection):
+                local.cursor = driver.cursor()
+        return driver
 
+    @app.route("/customers/<int:customer>/spaces/<int:space>/images/<image>", methods=["PUT"])
+    def put(customer: int, space: int, image: str) -> Response:
+        """Write the body's values to the image's row; answer fixed bytes."""
+        body = json.loads(request.get_data())
+        values = (*(body[c] for c in COLUMNS), customer, space, image)
+        driver = connection()
+        if isinstance(driver, psycopg.Connection):  # autocommit: the statement commits by itself
+            local.cursor.execute(_UPDATE.format(*["%s"] * len(values)), values, prepare=True)
+            local.cursor.fetchone()
+        else:  # SQLite: wait for the writers' lock, BEGIN IMMEDIATE, write, commit
+            driver.begin_write()
+            try:
+                driver.execute(_UPDATE.format(*["?"] * len(values)), values).fetchone()
+            except BaseException:
+                driver.rollback()
+                raise
+            driver.commit()
+        return Response(BODY, mimetype="application/ld+json")
 
-@app.route("/customers/<int:customer>/spaces/<int:space>/images/<image>", methods=["PUT"])
-def put(customer: int, space: int, image: str) -> Response:
-    """Write the body's values to the image's row; answer fixed bytes."""
-    body = json.loads(request.get_data())
-    values = (*(body[c] for c in COLUMNS), customer, space, image)
-    driver = _connection()
-    if isinstance(driver, psycopg.Connection):  # autocommit: the statement commits by itself
-        _local.cursor.execute(_UPDATE.format(*["%s"] * len(values)), values, prepare=True)
-        _local.cursor.fetchone()
-    else:  # SQLite: wait for the writers' lock, BEGIN IMMEDIATE, write, commit
-        driver.begin_write()
-        try:
-            driver.execute(_UPDATE.format(*["?"] * len(values)), values).fetchone()
-        except BaseException:
-            driver.rollback()
-            raise
-        driver.commit()
-    return Response(BODY, mimetype="application/ld+json")
+    @app.route("/")
+    def home() -> Response:
+        """Answer the benchmark's check that the server is up."""
+        return Response(BODY, mimetype="application/ld+json")
 
-
-@app.route("/")
-def home() -> Response:
-    """Answer the benchmark's check that the server is up."""
-    return Response(BODY, mimetype="application/ld+json")
+    app.extensions["least_write.engine"] = engine
+    return app
