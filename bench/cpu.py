@@ -23,6 +23,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from app import create_app
+from app.db import dispose
+from bench import least_write
+from bench.bare import app as bare
 from bench.http import PG_SERVER, seed
 from bench.ingest import fresh_database
 
@@ -89,10 +93,6 @@ def run(database: str, count: int) -> dict[str, float]:
     try:
         data = seed(url, 1_000, 1_000)
         c, auth = data["customer"], {"Authorization": data["auth"]}
-        from app import create_app
-        from bench import least_write
-        from bench.bare import app as bare
-
         server = create_app({"DATABASE_URL": url, "AUTO_MIGRATE": False, "EMBEDDED_WORKER": False})
         writer = least_write.create_app(url)
 
@@ -114,8 +114,6 @@ def run(database: str, count: int) -> dict[str, float]:
             "GET image (read anew)": cpu_per_request(server, get(True), count),
         }
     finally:
-        from app.db import dispose
-
         if "server" in locals():
             dispose(server)
         if "writer" in locals():

@@ -25,10 +25,16 @@ from bench.bare import BODY
 
 # What the benchmark's PUT changes: the image's string1 and number1.
 COLUMNS = ("string1", "number1")
-_SET = ", ".join(f"{c} = {{}}" for c in COLUMNS)
-_UPDATE = (
-    f"UPDATE images SET {_SET} WHERE customer = {{}} AND space = {{}} AND image = {{}} RETURNING *"
-)
+
+
+def _update(mark: str) -> str:
+    # The statement in the driver's parameter style (psycopg: %s, sqlite3: ?).
+    changes = ", ".join(f"{c} = {mark}" for c in COLUMNS)
+    key = f"customer = {mark} AND space = {mark} AND image = {mark}"
+    return f"UPDATE images SET {changes} WHERE {key} RETURNING *"
+
+
+POSTGRESQL_UPDATE, SQLITE_UPDATE = _update("%s"), _update("?")
 
 
 def create_app(url: str | None = None) -> Flask:
@@ -54,12 +60,12 @@ def create_app(url: str | None = None) -> Flask:
         values = (*(body[c] for c in COLUMNS), customer, space, image)
         driver = connection()
         if isinstance(driver, psycopg.Connection):  # autocommit: the statement commits by itself
-            local.cursor.execute(_UPDATE.format(*["%s"] * len(values)), values, prepare=True)
+            local.cursor.execute(POSTGRESQL_UPDATE, values, prepare=True)
             local.cursor.fetchone()
         else:  # SQLite: wait for the writers' lock, BEGIN IMMEDIATE, write, commit
             driver.begin_write()
             try:
-                driver.execute(_UPDATE.format(*["?"] * len(values)), values).fetchone()
+                driver.execute(SQLITE_UPDATE, values).fetchone()
             except BaseException:
                 driver.rollback()
                 raise
