@@ -1,0 +1,33 @@
+"""The benchmark's reference apps, run against the test database so that they keep working."""
+
+from __future__ import annotations
+
+from bench import least_write
+from bench.bare import BODY
+from bench.cpu import call, environ
+
+
+def test_the_least_write_writes_the_row_and_answers_fixed_bytes(alice, database_url):
+    path = f"/customers/{alice.customer}/spaces/1/images/pic"
+    assert alice.put(path, {"string1": "before", "number1": 1, "tags": ["a"]}).status_code == 201
+    writer = least_write.create_app(database_url)
+    try:
+        answer = writer.test_client().put(path, json={"string1": "after", "number1": 2})
+        assert answer.status_code == 200
+        assert answer.data == BODY
+        # Written to the database, and nothing else changed: the API reads it anew.
+        image = alice.get(path, headers={"Cache-Control": "no-cache"}).get_json()
+        assert (image["string1"], image["number1"], image["tags"]) == ("after", 2, ["a"])
+    finally:
+        writer.extensions["least_write.engine"].dispose()
+
+
+def test_cpu_calls_an_app_as_its_server_would(app, alice):
+    # bench/cpu.py's WSGI environment carries the path, the headers and the body.
+    path = f"/customers/{alice.customer}/spaces/1/images/pic"
+    headers = {"Authorization": alice.headers["Authorization"]}
+    put = environ("PUT", path, headers, b'{"string1": "from cpu"}')
+    assert call(app, put).startswith("201")
+    assert call(app, environ("GET", path, headers)).startswith("200")
+    assert call(app, environ("GET", path, {})).startswith("401")
+    assert alice.get(path).get_json()["string1"] == "from cpu"
