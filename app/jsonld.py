@@ -84,6 +84,20 @@ def _json_type() -> str:
     return best_match(request.headers.get("Accept", ""), (JSONLD, JSON)) or JSONLD
 
 
+def needs_normalising(body: Any, cls: Class) -> bool:
+    """Whether a body is not compact JSON in this API's terms (with or without its context).
+
+    Such a body (expanded, or compact with another context) goes through :mod:`app.rdf`; a
+    compact one is read as it is, without loading pyld.
+    """
+    if not isinstance(body, dict):
+        return isinstance(body, list)
+    context = body.get("@context")
+    if context is not None and context != class_context_url(cls):
+        return True
+    return any(":" in key for key in body if not key.startswith("@"))
+
+
 def response(doc: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     """Return ``doc`` in the representation the client asked for (JSON-LD by default)."""
     media_type = negotiate()

@@ -20,12 +20,8 @@ from vocab.context import class_iri, prop_iri
 from vocab.model import Class, Prop
 from vocab.terms import HYDRA, vocab_iri
 
-# Media types of the RDF serialisations, and rdflib's names for them.
-FORMATS = {
-    "text/turtle": "turtle",
-    "application/n-triples": "nt",
-    "application/rdf+xml": "xml",
-}
+# Media types of the RDF serialisations (jsonld.RDF_TYPES), and rdflib's names for them.
+FORMATS = dict(zip(jsonld.RDF_TYPES, ("turtle", "nt", "xml"), strict=True))
 CONTEXT_PATH = "/contexts/"
 
 
@@ -68,16 +64,6 @@ def serialize(doc: Any, media_type: str) -> bytes:
 
 
 # -- bodies in -----------------------------------------------------------------------------------
-
-
-def needs_normalising(body: Any, cls: Class) -> bool:
-    """Whether a body is not compact JSON in this API's terms (with or without its context)."""
-    if not isinstance(body, dict):
-        return isinstance(body, list)
-    context = body.get("@context")
-    if context is not None and context != jsonld.class_context_url(cls):
-        return True
-    return any(":" in key for key in body if not key.startswith("@"))
 
 
 def _index(cls: Class) -> dict[str, Prop]:

@@ -140,19 +140,22 @@ def read_body(cls: Class | None = None, iri: str | None = None) -> dict[str, Any
     Given the class the body describes, JSON-LD in any form (expanded, or compact with another
     context) and RDF (Turtle, N-Triples, RDF/XML) are brought to the same compact terms.
     """
-    from app import rdf
-
-    accepted = (*BODY_TYPES, *rdf.FORMATS) if cls is not None else BODY_TYPES
+    accepted = (*BODY_TYPES, *jsonld.RDF_TYPES) if cls is not None else BODY_TYPES
     if request.mimetype and request.mimetype not in accepted:
         raise ApiError(415, f"Send the body as {', '.join(accepted)}, not {request.mimetype}.")
     raw = request.get_data(cache=True)
-    if cls is not None and request.mimetype in rdf.FORMATS:
+    # pyld and rdflib are loaded by the first body that needs them, not by compact JSON.
+    if cls is not None and request.mimetype in jsonld.RDF_TYPES:
+        from app import rdf
+
         return rdf.parse_rdf(raw, request.mimetype, cls, iri)
     try:
         body = json.loads(raw) if raw.strip() else None
     except (ValueError, UnicodeDecodeError) as exc:
         raise bad_request([("body", f"is not valid JSON: {exc}")]) from exc
-    if cls is not None and rdf.needs_normalising(body, cls):
+    if cls is not None and jsonld.needs_normalising(body, cls):
+        from app import rdf
+
         body = rdf.normalise(body, cls, iri)
     if not isinstance(body, dict):
         raise bad_request([("body", "must be a JSON object")])

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -145,6 +147,39 @@ def test_turtle_body_is_accepted_for_put(stored):
     assert r.status_code == 201, r.get_json()
     doc = r.get_json()
     assert (doc["string1"], doc["number3"], sorted(doc["tags"])) == ("from turtle", 42, ["x", "y"])
+
+
+# A worker that only ever reads and writes compact JSON-LD never loads pyld and the RDF code.
+_ONLY_WHEN_NEEDED = """
+import base64, json, sys
+from app import create_app
+
+app = create_app({"DATABASE_URL": sys.argv[1], "AUTO_MIGRATE": False, "EMBEDDED_WORKER": False})
+made = json.loads(app.test_cli_runner().invoke(args=["customer", "create", "c"]).output)
+token = base64.b64encode(f"{made['key']}:{made['secret']}".encode()).decode()
+client, auth = app.test_client(), {"Authorization": f"Basic {token}"}
+space = f"/customers/{made['id']}/spaces/1"
+assert client.put(space, json={"name": "s"}, headers=auth).status_code == 201
+assert client.put(space + "/images/a", json={"string1": "x"}, headers=auth).status_code == 201
+assert client.patch(space + "/images/a", json={"number1": 1}, headers=auth).status_code == 200
+assert client.get(space + "/images/a", headers=auth).status_code == 200
+loaded = sorted(m for m in ("app.rdf", "pyld") if m in sys.modules)
+assert not loaded, f"compact JSON loaded {loaded}"
+expanded = [{"http://localhost/vocab#Image/string1": [{"@value": "y"}]}]
+assert client.put(space + "/images/b", json=expanded, headers=auth).status_code == 201
+assert "pyld" in sys.modules  # (what the first assertion would have seen)
+"""
+
+
+def test_compact_json_bodies_do_not_load_the_rdf_code(database_url):
+    # In a process of its own: this one has loaded everything already.
+    run = subprocess.run(
+        [sys.executable, "-c", _ONLY_WHEN_NEEDED, database_url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
 
 
 def test_unknown_iri_in_json_ld_is_named(stored):
