@@ -144,7 +144,7 @@ def read_body(cls: Class | None = None, iri: str | None = None) -> dict[str, Any
     if request.mimetype and request.mimetype not in accepted:
         raise ApiError(415, f"Send the body as {', '.join(accepted)}, not {request.mimetype}.")
     raw = request.get_data(cache=True)
-    # pyld and rdflib are loaded by the first body that needs them, not by compact JSON.
+    # pyld and app.rdf are loaded by the first body that needs them, never by compact JSON.
     if cls is not None and request.mimetype in jsonld.RDF_TYPES:
         from app import rdf
 
