@@ -15,7 +15,7 @@ rate can be read against what the stack itself allows for a durable write, not o
 fixed bytes.
 
 With ``--against DIR`` (a checkout of another commit, say from ``git worktree add``), that
-checkout's server runs too, on the same database, by turns with the two others: a change
+checkout's server runs too, on the same database, by turns with the others: a change
 measured side by side in one run.
 """
 
