@@ -315,19 +315,28 @@ def not_found(cls: Class, keys: Mapping[str, Any]) -> ApiError:
     return ApiError(404, f"{cls.name} {links.resource_iri(cls, keys)} does not exist.")
 
 
+# Path segments that URL normalisation removes (RFC 3986, 5.2.4): no URL names them.
+DOT_SEGMENTS = frozenset({".", ".."})
+
+
 def valid_identifier(value: Any) -> bool:
     """Whether an identifier from the URL can name a resource."""
     return not isinstance(value, str) or (
-        len(value) <= MAX_ID_LENGTH and not any(ord(ch) < 32 for ch in value)
+        len(value) <= MAX_ID_LENGTH
+        and not any(ord(ch) < 32 for ch in value)
+        and value not in DOT_SEGMENTS
     )
+
+
+IDENTIFIER_RULE = (
+    f"an identifier has at most {MAX_ID_LENGTH} printable characters and is not . or .."
+)
 
 
 def check_identifier(value: Any) -> None:
     """Fail with 400 when an identifier from the URL cannot name a resource."""
     if not valid_identifier(value):
-        raise bad_request(
-            [("@id", f"an identifier has at most {MAX_ID_LENGTH} printable characters")]
-        )
+        raise bad_request([("@id", IDENTIFIER_RULE)])
 
 
 def new_values(

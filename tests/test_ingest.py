@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import socket
-from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from app.ingest.derivatives import thumbnail_dir
 from app.ingest.fetch import is_public
 from tests.conftest import BASE
 
@@ -17,7 +17,8 @@ def url(api, image: str = "img", space: int = 1) -> str:
 
 
 def thumbs(app, api, image: str = "img") -> dict[int, tuple[int, int]]:
-    folder = Path(app.config["STORAGE_DIR"]) / "thumbs" / str(api.customer) / "1" / image
+    keys = {"customer": api.customer, "space": 1, "image": image}
+    folder = thumbnail_dir(app.config["STORAGE_DIR"], keys)
     return {int(p.stem): Image.open(p).size for p in sorted(folder.glob("*.jpg"))}
 
 

@@ -167,7 +167,7 @@ def _member_faults(
     image, space = body.pop("id", None), body.pop("space", None)
     faults = []
     if not isinstance(image, str) or not image or not resources.valid_identifier(image):
-        faults.append((f"{where}.id", "must be the image's id, a string of printable characters"))
+        faults.append((f"{where}.id", f"must be the image's id: {resources.IDENTIFIER_RULE}"))
     if isinstance(space, bool) or not isinstance(space, int) or not 0 <= space <= MAX_INTEGER:
         faults.append((f"{where}.space", "must be the number of one of your spaces"))
     elif not store("Space").exists(conn, {"customer": customer, "space": space}):

@@ -6,12 +6,12 @@ JPEGs are decoded with Pillow's draft mode, which lets the decoder scale by 1/2,
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import quote
 
 from PIL import Image, ImageOps
 
@@ -19,9 +19,14 @@ QUALITY = 85
 
 
 def thumbnail_dir(storage: str, keys: Mapping[str, Any]) -> Path:
-    """Return the folder holding the thumbnails of one image."""
-    name = quote(str(keys["image"]), safe="")
-    return Path(storage) / "thumbs" / str(keys["customer"]) / str(keys["space"]) / name
+    """Return the folder holding the thumbnails of one image.
+
+    No part of the path is taken from an id as it was sent: the numbers are written as
+    integers and the image is named by the SHA-256 of its id, so no id (``..``, ``.``, a
+    name with a separator) can reach outside its own folder.
+    """
+    digest = hashlib.sha256(str(keys["image"]).encode()).hexdigest()
+    return Path(storage) / "thumbs" / str(int(keys["customer"])) / str(int(keys["space"])) / digest
 
 
 def make_thumbnails(
