@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote_to_bytes, urlsplit
 
 from flask import Blueprint, Flask, Response, request
+from werkzeug.routing import IntegerConverter
 
 from app import auth, representations, resources
 from app.api import (
@@ -20,13 +22,44 @@ from app.api import (
     ingest,
 )
 from app.collections import listing
+from app.errors import bad_request
 from app.models import MAX_INTEGER
 from app.store import store
 from vocab import dlcs
 from vocab.model import Class, Operation, Prop
 
 # Numbers in paths stop at what a BIGINT key holds: a larger one names nothing (404).
-_CONVERTERS = {"xsd:nonNegativeInteger": f"int(max={MAX_INTEGER})", "xsd:string": "string"}
+_CONVERTERS = {"xsd:nonNegativeInteger": f"digits(max={MAX_INTEGER})", "xsd:string": "string"}
+
+
+class DigitsConverter(IntegerConverter):
+    """A number written in ASCII digits only.
+
+    Werkzeug's ``int`` matches any Unicode digit (``\\d``), so ``/spaces/\uff11`` (a
+    full-width 1) would name space 1 as well: two URLs for one resource.
+    """
+
+    regex = r"[0-9]+"
+
+
+def reject_undecodable_path(_endpoint: str | None, _values: dict[str, Any] | None) -> None:
+    """Fail with 400 when the path's bytes are not UTF-8.
+
+    Werkzeug decodes them with replacement characters, so ``%FF`` and ``%FE`` would both
+    name the id U+FFFD.
+    """
+    environ = request.environ
+    # The request line as sent (gunicorn's and werkzeug's servers keep it), else PATH_INFO,
+    # which WSGI gives as the path's bytes, one character each.
+    sent = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if sent:
+        raw = unquote_to_bytes(urlsplit(sent).path)
+    else:
+        raw = environ.get("PATH_INFO", "").encode("latin-1")
+    try:
+        raw.decode("utf-8")
+    except UnicodeError:
+        raise bad_request([("@id", "the path is not valid UTF-8 once percent-decoded")]) from None
 
 
 def flask_rule(path: str) -> str:
@@ -142,4 +175,7 @@ def routes() -> Blueprint:
 
 def init_app(app: Flask) -> None:
     """Register the API's routes."""
+    app.url_map.converters["digits"] = DigitsConverter
+    # (URL value preprocessors run before every before_request function, authentication's too.)
+    app.url_value_preprocessor(reject_undecodable_path)
     app.register_blueprint(routes())
