@@ -169,6 +169,8 @@ def _describe(exc: requests.RequestException, url: str) -> str:
         return f"timed out reading from {host}"
     if isinstance(exc, requests.TooManyRedirects):
         return f"too many redirects from {url}"
+    if isinstance(exc, requests.exceptions.InvalidURL):
+        return f"the origin is not a valid URL: {exc}"
     if isinstance(exc, requests.exceptions.SSLError):
         return f"TLS error talking to {host}"
     return f"could not fetch {url}: {type(exc).__name__}"
@@ -240,10 +242,35 @@ def fetch_file(url: str, settings: FetchSettings) -> Fetched:
         raise IngestError(f"cannot read {path}: {os.strerror(exc.errno or 0)}") from exc
 
 
+def check_http_url(url: str) -> None:
+    """Fail with an :class:`IngestError` naming what is wrong when ``url`` is no valid URL."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+    except ValueError as exc:
+        raise IngestError(f"the origin is not a valid URL: {exc}") from None
+    host = parts.hostname
+    if not host:
+        raise IngestError("the origin is not a valid URL: it names no host")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        try:
+            host.encode("idna")  # (labels of 1 to 63 characters, 253 in all)
+        except UnicodeError:
+            raise IngestError(
+                f"the origin is not a valid URL: the host name {host[:80]!r} is not valid"
+            ) from None
+
+
 def fetch(url: str, settings: FetchSettings) -> Fetched:
     """Fetch an origin of any supported scheme."""
-    scheme = urlsplit(url).scheme.lower()
+    try:
+        scheme = urlsplit(url).scheme.lower()
+    except ValueError as exc:
+        raise IngestError(f"the origin is not a valid URL: {exc}") from None
     if scheme in ("http", "https"):
+        check_http_url(url)
         return fetch_http(url, settings)
     if scheme == "file":
         return fetch_file(url, settings)

@@ -64,33 +64,41 @@ def _measure(
         fetched.close()
 
 
-def process(
-    source: str, family: str, keys: Mapping[str, Any], sizes: list[int], settings: IngestSettings
-) -> dict[str, Any]:
-    """Ingest ``source``; return the image's new column values, an ``error`` when it failed."""
-    done: dict[str, Any] = {"ingesting": False, "finished": now()}
-    failed = {
-        **done,
+def _failed(error: str) -> dict[str, Any]:
+    return {
+        "ingesting": False,
+        "finished": now(),
+        "error": error,
         "width": None,
         "height": None,
         "media_type": None,
         "imageOptimisationPolicy": None,
         "thumbnailPolicy": None,
     }
+
+
+def process(
+    source: str, family: str, keys: Mapping[str, Any], sizes: list[int], settings: IngestSettings
+) -> dict[str, Any]:
+    """Ingest ``source``; return the image's new column values, an ``error`` when it failed.
+
+    ``finished`` is the moment the work ended, successful or not.
+    """
     if not source:
-        return {**failed, "error": "the image has no origin to ingest"}
+        return _failed("the image has no origin to ingest")
     try:
         found = _measure(source, family, keys, sizes, settings)
     except IngestError as exc:
         remove_thumbnails(settings.storage, keys)
-        return {**failed, "error": str(exc)}
+        return _failed(str(exc))
     except Exception:
         log.exception("ingest of %s failed unexpectedly", dict(keys))
         remove_thumbnails(settings.storage, keys)
-        return {**failed, "error": "ingest failed unexpectedly; the failure was logged"}
+        return _failed("ingest failed unexpectedly; the failure was logged")
     is_image = found.kind == "image"
     return {
-        **done,
+        "ingesting": False,
+        "finished": now(),
         "error": "",
         "width": found.width,
         "height": found.height,
