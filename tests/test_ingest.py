@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from app.ingest.derivatives import thumbnail_dir
-from app.ingest.fetch import is_public
+from app.ingest.fetch import FetchSettings, IngestError, fetch, is_public
 from tests.conftest import BASE
 
 
@@ -158,10 +158,40 @@ def test_private_origins_are_refused_unless_allowed(app, alice, origin):
         ("ff02::1", False),
         ("8.8.8.8", True),
         ("2606:4700:4700::1111", True),
+        # every special-purpose range of both families (IANA's registries)
+        *[
+            (a, False)
+            for a in (
+                "0.1.2.3", "192.0.0.9", "192.0.0.170", "192.0.2.1", "192.31.196.1",
+                "192.52.193.1", "192.88.99.1", "192.175.48.1", "198.18.0.1", "198.51.100.1",
+                "203.0.113.1", "240.0.0.1", "255.255.255.255", "::", "64:ff9b:1::1",
+                "100::1", "2001::1", "2001:2::1", "2001:10::1", "2001:20::1", "2001:db8::1",
+                "2620:4f:8000::1", "3fff::1", "5f00::1", "fec0::1", "ff0e::1",
+            )
+        ],
+        # IPv6 forms that carry an IPv4 address are what that address is
+        ("::169.254.169.254", False),  # IPv4-compatible (deprecated)
+        ("::8.8.8.8", False),
+        ("64:ff9b::a9fe:a9fe", False),  # NAT64
+        ("64:ff9b::10.0.0.1", False),
+        ("64:ff9b::8.8.8.8", True),
+        ("2002:a9fe:a9fe::1", False),  # 6to4
+        ("2002:7f00:1::1", False),
+        ("2002:808:808::1", True),
+        ("::ffff:0:169.254.169.254", False),  # IPv4-translated
+        ("::ffff:0:8.8.8.8", True),
+        ("::ffff:10.0.0.1", False),  # mapped
+        ("::ffff:8.8.8.8", True),
     ],
-)
+)  # fmt: skip
 def test_address_classification(address, public):
     assert is_public(address) is public
+
+
+@pytest.mark.parametrize("host", ["[64:ff9b::a9fe:a9fe]", "[::a9fe:a9fe]", "[2002:a9fe:a9fe::]"])
+def test_ipv6_forms_of_private_ipv4_addresses_are_never_connected_to(host):
+    with pytest.raises(IngestError, match="origin refused"):
+        fetch(f"http://{host}/latest/meta-data/", FetchSettings(connect_timeout=0.5))
 
 
 def test_file_origins_only_under_listed_folders(app, alice, origin):

@@ -62,11 +62,72 @@ class Fetched:
         self.file.close()
 
 
+# Special-purpose ranges of the IANA registries (RFC 6890 and later) that an origin may never
+# be in, whatever this Python's ``ipaddress`` counts as global (its lists change by version).
+_REFUSED = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "0.0.0.0/8",
+        "10.0.0.0/8",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "172.16.0.0/12",
+        "192.0.0.0/24",
+        "192.0.2.0/24",
+        "192.31.196.0/24",
+        "192.52.193.0/24",
+        "192.88.99.0/24",
+        "192.168.0.0/16",
+        "192.175.48.0/24",
+        "198.18.0.0/15",
+        "198.51.100.0/24",
+        "203.0.113.0/24",
+        "224.0.0.0/4",
+        "240.0.0.0/4",
+        "::/96",  # unspecified, loopback and the deprecated IPv4-compatible ::a.b.c.d
+        "64:ff9b:1::/48",
+        "100::/64",
+        "2001::/23",
+        "2001:db8::/32",
+        "2620:4f:8000::/48",
+        "3fff::/20",
+        "5f00::/16",
+        "fc00::/7",
+        "fe80::/10",
+        "fec0::/10",
+        "ff00::/8",
+    )
+)
+# IPv6 forms that carry an IPv4 address in their last 32 bits: NAT64 (RFC 6052) and
+# IPv4-translated (RFC 2765). Mapped (::ffff:0:0/96) and 6to4 (2002::/16) have their own
+# properties in ``ipaddress``.
+_LOW_32_BITS = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("::ffff:0:0:0/96"))
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if any(ip in net for net in _LOW_32_BITS):
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
 def is_public(address: str) -> bool:
-    """Whether an IP address is a public unicast address."""
+    """Whether an IP address is a public unicast address.
+
+    An IPv6 address that carries an IPv4 address (mapped, NAT64, 6to4, translated) is public
+    only when that IPv4 address is: the packets end up there.
+    """
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        inner = _embedded_ipv4(ip)
+        if inner is not None:
+            return is_public(str(inner))
+    if any(ip in net for net in _REFUSED if net.version == ip.version):
+        return False
     return ip.is_global and not ip.is_multicast
 
 
