@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import socket
+import time
 from pathlib import Path
 
 import pytest
+import requests
 
 from app.ingest.derivatives import thumbnail_dir
 
@@ -103,3 +106,39 @@ def test_malformed_origins_give_the_image_a_clear_error(alice, caplog, origin_ur
     assert doc["ingesting"] is False
     assert "not a valid URL" in doc["error"], doc["error"]
     assert "unexpectedly" not in caplog.text
+
+
+# -- a slow client holds no lock ----------------------------------------------------------------
+
+
+def test_a_patch_whose_body_is_slow_to_come_holds_no_lock(app, alice, bob, served):
+    """A PATCH that declares 15 bytes and sends 5 keeps no other write waiting."""
+    path = image_url(alice, "a")
+    made = requests.put(served + path, json={"string1": "x"}, headers=alice.headers, timeout=10)
+    assert made.status_code == 201
+    host, port = served.removeprefix("http://").split(":")
+    slow = socket.create_connection((host, int(port)))
+    try:
+        head = (
+            f"PATCH {path} HTTP/1.1\r\nHost: {host}\r\n{_header_lines(alice.headers)}"
+            "Content-Type: application/json\r\nContent-Length: 15\r\n\r\n"
+        )
+        slow.sendall(head.encode() + b'{"str')
+        time.sleep(0.3)  # (the server has read what was sent, and waits for the rest)
+        started = time.monotonic()
+        other = requests.put(
+            served + image_url(bob, "b"), json={"string1": "y"}, headers=bob.headers, timeout=10
+        )
+        same = requests.patch(
+            served + path, json={"string2": "z"}, headers=alice.headers, timeout=10
+        )
+        took = time.monotonic() - started
+    finally:
+        slow.close()
+    assert other.status_code == 201
+    assert same.status_code == 200
+    assert took < 5, f"writes waited {took:.1f} s behind a slow PATCH"
+
+
+def _header_lines(headers: dict[str, str]) -> str:
+    return "".join(f"{name}: {value}\r\n" for name, value in headers.items())
