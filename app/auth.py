@@ -66,7 +66,10 @@ def caller() -> Caller | None:
         if known is not None:
             g.caller = known
             return known
-    auth = request.authorization or _console_credentials()
+    try:
+        auth = request.authorization or _console_credentials()
+    except ValueError:  # werkzeug's base64 decoding refuses what is not ASCII
+        raise unauthorized("The Authorization header is not HTTP Basic credentials.") from None
     found = None
     if auth is not None:
         if auth.type != "basic" or not auth.username or auth.password is None:

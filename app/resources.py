@@ -9,7 +9,6 @@ rejected request leaves the database as it was.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +18,7 @@ from marshmallow import ValidationError
 from sqlalchemy import Connection, exists, select
 from sqlalchemy.exc import IntegrityError
 
-from app import jsonld, links
+from app import jsonld, limits, links
 from app.caching import check_write, has_preconditions
 from app.db import commit, connection
 from app.errors import ApiError, bad_request
@@ -149,10 +148,7 @@ def read_body(cls: Class | None = None, iri: str | None = None) -> dict[str, Any
         from app import rdf
 
         return rdf.parse_rdf(raw, request.mimetype, cls, iri)
-    try:
-        body = json.loads(raw) if raw.strip() else None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise bad_request([("body", f"is not valid JSON: {exc}")]) from exc
+    body = limits.parse_json(raw, "body") if raw.strip() else None
     if cls is not None and jsonld.needs_normalising(body, cls):
         from app import rdf
 
@@ -181,7 +177,8 @@ def strip_envelope(cls: Class, body: dict[str, Any], iri: str | None) -> list[tu
         faults.append(("@id", f"must be {iri}, the URL the body is sent to"))
     given_type = body.pop("@type", None)
     types = given_type if isinstance(given_type, list) else [given_type]
-    if given_type is not None and not set(types) & _accepted_types(cls):
+    named = {t for t in types if isinstance(t, str)}
+    if given_type is not None and not named & _accepted_types(cls):
         faults.append(("@type", f"must be {cls.name}"))
     faults.extend((k, "is not a keyword this API accepts") for k in body if k.startswith("@"))
     for key in [k for k in body if k.startswith("@")]:

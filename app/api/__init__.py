@@ -42,24 +42,26 @@ class DigitsConverter(IntegerConverter):
     regex = r"[0-9]+"
 
 
-def reject_undecodable_path(_endpoint: str | None, _values: dict[str, Any] | None) -> None:
-    """Fail with 400 when the path's bytes are not UTF-8.
+def reject_undecodable_url(_endpoint: str | None, _values: dict[str, Any] | None) -> None:
+    """Fail with 400 when the path or the query's bytes are not UTF-8 once percent-decoded.
 
     Werkzeug decodes them with replacement characters, so ``%FF`` and ``%FE`` would both
-    name the id U+FFFD.
+    name the id U+FFFD, and a filter value would silently become another one.
     """
     environ = request.environ
     # The request line as sent (gunicorn's and werkzeug's servers keep it), else PATH_INFO,
     # which WSGI gives as the path's bytes, one character each.
     sent = environ.get("RAW_URI") or environ.get("REQUEST_URI")
     if sent:
-        raw = unquote_to_bytes(urlsplit(sent).path)
+        path = unquote_to_bytes(urlsplit(sent).path)
     else:
-        raw = environ.get("PATH_INFO", "").encode("latin-1")
-    try:
-        raw.decode("utf-8")
-    except UnicodeError:
-        raise bad_request([("@id", "the path is not valid UTF-8 once percent-decoded")]) from None
+        path = environ.get("PATH_INFO", "").encode("latin-1")
+    query = unquote_to_bytes(environ.get("QUERY_STRING", "").replace("+", " "))
+    for where, part, raw in (("@id", "path", path), ("query", "query string", query)):
+        try:
+            raw.decode("utf-8")
+        except UnicodeError:
+            raise bad_request([(where, f"the {part} is not valid UTF-8")]) from None
 
 
 def flask_rule(path: str) -> str:
@@ -177,5 +179,5 @@ def init_app(app: Flask) -> None:
     """Register the API's routes."""
     app.url_map.converters["digits"] = DigitsConverter
     # (URL value preprocessors run before every before_request function, authentication's too.)
-    app.url_value_preprocessor(reject_undecodable_path)
+    app.url_value_preprocessor(reject_undecodable_url)
     app.register_blueprint(routes())
