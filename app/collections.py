@@ -15,21 +15,20 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Response, request
+from flask import Response, current_app, request
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
     DateTime,
     Integer,
     and_,
-    exists,
     func,
     literal,
     select,
 )
 from sqlalchemy import tuple_ as sql_tuple
 
-from app import jsonld
+from app import jsonld, limits
 from app.db import connection
 from app.errors import bad_request
 from app.models import CHILDREN, COUNTED, MAX_INTEGER, column_name
@@ -51,9 +50,9 @@ def _positive(name: str, default: int, maximum: int | None = None) -> int:
     raw = request.args.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or int(raw) < 1:
-        raise bad_request([(name, f"must be a positive integer, not {raw!r}")])
-    value = int(raw)
+    value = limits.integer(raw)
+    if value is None or value < 1 or raw.startswith("+"):
+        raise bad_request([(name, f"must be a positive integer, not {raw[:40]!r}")])
     if maximum is not None and value > maximum:
         raise bad_request([(name, f"must be at most {maximum}")])
     return value
@@ -67,11 +66,13 @@ def _parse(prop: Prop, raw: Any, where: str, *, from_json: bool) -> Any:
             ok = isinstance(raw, int) and not isinstance(raw, bool)
             value = raw if ok else None
         else:
-            text = raw[1:] if raw.startswith("-") else raw
-            value = int(raw) if text.isdigit() and len(text) < 19 else None
+            value = limits.integer(raw)
+        if value is not None and abs(value) > MAX_INTEGER:
+            value = None
         if value is None or (kind == "xsd:nonNegativeInteger" and value < 0):
             adjective = "non-negative " if kind == "xsd:nonNegativeInteger" else ""
-            raise bad_request([(where, f"must be a {adjective}integer, not {raw!r}")])
+            shown = raw[:40] if isinstance(raw, str) else raw
+            raise bad_request([(where, f"must be a {adjective}integer, not {shown!r}")])
         return value
     if kind == "xsd:boolean":
         if from_json and isinstance(raw, bool):
@@ -104,10 +105,7 @@ def _requested_filters(member: Class) -> dict[str, list[Any]]:
             wanted.setdefault(extra.name, []).append(flag)
     raw_q = request.args.get(dlcs.QUERY)
     if raw_q is not None:
-        try:
-            query = json.loads(raw_q)
-        except ValueError as exc:
-            raise bad_request([(dlcs.QUERY, f"must be a JSON object: {exc}")]) from exc
+        query = limits.parse_json(raw_q, dlcs.QUERY)
         if not isinstance(query, dict):
             raise bad_request([(dlcs.QUERY, "must be a JSON object")])
         for name, raw in query.items():
@@ -121,7 +119,19 @@ def _requested_filters(member: Class) -> dict[str, list[Any]]:
     return wanted
 
 
-def _conditions(member: Class, wanted: dict[str, list[Any]]) -> list[ColumnElement[bool]]:
+def _check_count(wanted: dict[str, list[Any]]) -> None:
+    limit = int(current_app.config["MAX_FILTER_VALUES"])
+    given = sum(len(values) for values in wanted.values())
+    if given > limit:
+        where = ", ".join(wanted)
+        raise bad_request(
+            [(where, f"{given} filter values; at most {limit} (DLCS_MAX_FILTER_VALUES)")]
+        )
+
+
+def _conditions(
+    member: Class, scope: Mapping[str, Any], wanted: dict[str, list[Any]]
+) -> list[ColumnElement[bool]]:
     target = store(member.name)
     conditions = []
     extras = {f.name: f for f in member.filters}
@@ -132,13 +142,31 @@ def _conditions(member: Class, wanted: dict[str, list[Any]]) -> list[ColumnEleme
             continue
         prop = member.prop(name)
         if prop.multiple:
-            child = CHILDREN[member.name][name]
-            link = [child.c[k] == target.table.c[k] for k in target.keys]
-            conditions.extend(exists().where(*link, child.c.value == v) for v in values)
+            conditions.append(_carrying_all(member, scope, name, values))
         else:
             column = target.table.c[column_name(member, prop)]
             conditions.extend(column == v for v in values)
     return conditions
+
+
+def _carrying_all(
+    member: Class, scope: Mapping[str, Any], name: str, values: list[Any]
+) -> ColumnElement[bool]:
+    """Return the condition "carries every one of ``values``" on a multi-valued property.
+
+    One grouped query on the values' index, however many values there are (a subquery per
+    value made the planner's work grow much faster than their number).
+    """
+    target, child = store(member.name), CHILDREN[member.name][name]
+    wanted = list(dict.fromkeys(values))
+    keys = [child.c[k] for k in target.keys]
+    carrying = (
+        select(*keys)
+        .where(*(child.c[k] == v for k, v in scope.items()), child.c.value.in_(wanted))
+        .group_by(*keys)
+        .having(func.count(child.c.value.distinct()) == len(wanted))
+    )
+    return sql_tuple(*(target.table.c[k] for k in target.keys)).in_(carrying)
 
 
 class Ordering:
@@ -300,7 +328,9 @@ def listing(
     size = _positive(dlcs.PAGE_SIZE, dlcs.DEFAULT_PAGE_SIZE, dlcs.MAX_PAGE_SIZE)
     target = store(member.name)
     extra = list(extra)
-    filters = _conditions(member, _requested_filters(member))
+    wanted = _requested_filters(member)
+    _check_count(wanted)
+    filters = _conditions(member, scope, wanted)
     conditions = [*(target.table.c[k] == v for k, v in scope.items()), *extra, *filters]
     ordering = Ordering(member, scope)
     after, before = request.args.get(AFTER), request.args.get(BEFORE)
