@@ -37,6 +37,8 @@ class Config:
         self.RESPONSE_CACHE_MB: float = float(os.environ.get("DLCS_RESPONSE_CACHE_MB", 16))
         # The largest request body accepted (413 beyond it).
         self.MAX_CONTENT_LENGTH: int = int(os.environ.get("DLCS_MAX_BODY_BYTES", 16 * 2**20))
+        # PostgreSQL ends any statement of the API's that runs longer (503; 0: no limit).
+        self.STATEMENT_TIMEOUT: float = float(os.environ.get("DLCS_STATEMENT_TIMEOUT", 30))
         # The most values a collection's filters may ask for in one request (400 beyond it).
         self.MAX_FILTER_VALUES: int = int(os.environ.get("DLCS_MAX_FILTER_VALUES", 100))
         # The most triples an RDF body (Turtle, N-Triples, RDF/XML) may hold (400 beyond it).

@@ -183,10 +183,20 @@ class QueuedWriterConnection(sqlite3.Connection):
                 self._lock_file = None
 
 
-def make_engine(url: str) -> Engine:
-    """Create an engine; SQLite gets WAL, foreign keys and write transactions that queue."""
+def _timeout_options(statement_timeout: float) -> dict[str, Any]:
+    # A statement that runs longer is cancelled by the server itself (QueryCanceled).
+    milliseconds = max(0, round(statement_timeout * 1000))
+    return {"options": f"-c statement_timeout={milliseconds}"} if milliseconds else {}
+
+
+def make_engine(url: str, statement_timeout: float = 0) -> Engine:
+    """Create an engine; SQLite gets WAL, foreign keys and write transactions that queue.
+
+    ``statement_timeout`` (seconds, PostgreSQL): how long a statement may run; 0: as long
+    as it takes.
+    """
     if not url.startswith("sqlite"):
-        return _server_engine(url)
+        return _server_engine(url, statement_timeout)
     engine = create_engine(
         url,
         connect_args={"timeout": 30, "check_same_thread": False, "factory": QueuedWriterConnection},
@@ -222,7 +232,7 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
-def _server_engine(url: str) -> Engine:
+def _server_engine(url: str, statement_timeout: float) -> Engine:
     # As on SQLite, the driver's connections are in autocommit mode and the transactions are
     # begun here, on SQLAlchemy's begin event: a statement run outside one (a plain read, or
     # a write that is one statement) is its own transaction, with no BEGIN and COMMIT
@@ -230,7 +240,12 @@ def _server_engine(url: str) -> Engine:
     # connection asked for AUTOCOMMIT (VACUUM, CREATE DATABASE) begins nothing.
     # No pre-ping (a round trip per request); stale connections are recycled instead.
     engine = create_engine(
-        url, isolation_level="AUTOCOMMIT", pool_recycle=1800, pool_size=10, max_overflow=20
+        url,
+        isolation_level="AUTOCOMMIT",
+        pool_recycle=1800,
+        pool_size=10,
+        max_overflow=20,
+        connect_args=_timeout_options(statement_timeout),
     )
     signal_commits(engine)
 
@@ -265,6 +280,8 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     """Apply the migrations up to ``revision`` on the database of ``engine``."""
     cfg = alembic_config(str(engine.url.render_as_string(hide_password=False)))
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("SET LOCAL statement_timeout = 0")  # (an index on many rows)
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
 
@@ -414,7 +431,8 @@ def _close(_exc: BaseException | None) -> None:
 def init_app(app: Flask) -> None:
     """Create the engine, migrate the embedded default if asked, close connections at teardown."""
     url = database_url(app)
-    engine = make_engine(url)
+    timeout = float(app.config.get("STATEMENT_TIMEOUT", 0))
+    engine = make_engine(url, timeout)
     app.extensions["dlcs.engine"] = engine
     if engine.dialect.name == "postgresql":
         # Autocommit: no transaction to reset when a connection goes back to the pool.
@@ -425,6 +443,7 @@ def init_app(app: Flask) -> None:
             pool_recycle=1800,
             pool_size=10,
             max_overflow=20,
+            connect_args=_timeout_options(timeout),
         )
     reads = app.extensions.get("dlcs.reader", engine)
     app.extensions["dlcs.reads"] = IdleConnections(reads, write=False)

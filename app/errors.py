@@ -6,7 +6,8 @@ import logging
 from collections.abc import Iterable
 from http import HTTPStatus
 
-from flask import Flask, Response, request
+from flask import Flask, Response, current_app, request
+from psycopg.errors import QueryCanceled
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from app import jsonld
@@ -71,8 +72,22 @@ def _handle_http(exc: HTTPException) -> Response:
 
 
 def _handle_unexpected(exc: Exception) -> Response:
+    if _cause(exc, QueryCanceled) is not None:  # (DLCS_STATEMENT_TIMEOUT on PostgreSQL)
+        log.warning("a statement of %s %s timed out", request.method, request.path)
+        seconds = current_app.config["STATEMENT_TIMEOUT"]
+        unavailable = dlcs.UNAVAILABLE.code
+        return _handle_http(
+            ApiError(unavailable, f"The database did not answer within {seconds:g} s; try again.")
+        )
     log.exception("unhandled error on %s %s", request.method, request.path)
     return _handle_http(InternalServerError("The server failed; the failure was logged."))
+
+
+def _cause(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
+    seen: BaseException | None = exc
+    while seen is not None and not isinstance(seen, kind):
+        seen = seen.__cause__ or seen.__context__
+    return seen
 
 
 def init_app(app: Flask) -> None:

@@ -287,3 +287,26 @@ def test_many_tags_are_one_query_and_a_bounded_number(app, alice):
     assert alice.get(f"/customers/{alice.customer}/allImages?tags=t1&number1=0").status_code == 200
     r = alice.get(f"/customers/{alice.customer}/allImages?tags=t1,t2&number1=0")
     assert r.status_code == 400
+
+
+def test_a_statement_that_runs_too_long_is_ended_by_postgresql(database_url):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("a statement timeout is PostgreSQL's")
+    from flask import jsonify
+
+    from app import create_app
+    from app.db import connection, dispose
+
+    settings = {"DATABASE_URL": database_url, "AUTO_MIGRATE": False, "EMBEDDED_WORKER": False}
+    app = create_app({**settings, "STATEMENT_TIMEOUT": 0.05})
+
+    @app.get("/slow")
+    def slow():
+        return jsonify(connection().exec_driver_sql("SELECT pg_sleep(2)").scalar())
+
+    try:
+        r = app.test_client().get("/slow")
+        assert r.status_code == 503
+        assert "0.05 s" in r.get_json()["description"]
+    finally:
+        dispose(app)

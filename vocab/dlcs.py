@@ -30,11 +30,16 @@ STALE = Status(
     412, "If-Match names a version the resource no longer has (or If-None-Match: * and it exists)"
 )
 UNSUPPORTED = Status(415, "The body is not JSON or JSON-LD")
+UNAVAILABLE = Status(
+    503,
+    "Unavailable for now, nothing changed: the database did not answer within its statement "
+    "timeout, or the ingest queue could not be reached",
+)
 
 
 def _get(cls: str, title: str, *, auth: bool = True) -> Operation:
     statuses = (OK, UNAUTHORIZED, NOT_FOUND) if auth else (OK, NOT_FOUND)
-    return Operation("GET", title, f"vocab:{cls}", (*statuses, NOT_ACCEPTABLE))
+    return Operation("GET", title, f"vocab:{cls}", (*statuses, NOT_ACCEPTABLE, UNAVAILABLE))
 
 
 def _put(cls: str, title: str, *extra: Status) -> Operation:
@@ -42,7 +47,17 @@ def _put(cls: str, title: str, *extra: Status) -> Operation:
         "PUT",
         title,
         f"vocab:{cls}",
-        (OK, CREATED, *extra, BAD_REQUEST, UNAUTHORIZED, NOT_FOUND, STALE, UNSUPPORTED),
+        (
+            OK,
+            CREATED,
+            *extra,
+            BAD_REQUEST,
+            UNAUTHORIZED,
+            NOT_FOUND,
+            STALE,
+            UNSUPPORTED,
+            UNAVAILABLE,
+        ),
         expects=f"vocab:{cls}",
     )
 
@@ -52,13 +67,14 @@ def _patch(cls: str, title: str, *extra: Status) -> Operation:
         "PATCH",
         title,
         f"vocab:{cls}",
-        (OK, *extra, BAD_REQUEST, UNAUTHORIZED, NOT_FOUND, STALE, UNSUPPORTED),
+        (OK, *extra, BAD_REQUEST, UNAUTHORIZED, NOT_FOUND, STALE, UNSUPPORTED, UNAVAILABLE),
         expects=f"vocab:{cls}",
     )
 
 
 def _delete(title: str, done: Status = NO_CONTENT, *extra: Status) -> Operation:
-    return Operation("DELETE", title, NOTHING, (done, UNAUTHORIZED, *extra, NOT_FOUND, STALE))
+    statuses = (done, UNAUTHORIZED, *extra, NOT_FOUND, STALE, UNAVAILABLE)
+    return Operation("DELETE", title, NOTHING, statuses)
 
 
 def _list(member: str, title: str, *, auth: bool = True) -> Operation:
@@ -67,7 +83,7 @@ def _list(member: str, title: str, *, auth: bool = True) -> Operation:
         "GET",
         title,
         COLLECTION,
-        (*statuses, NOT_ACCEPTABLE),
+        (*statuses, NOT_ACCEPTABLE, UNAVAILABLE),
         description=f"A page of {member} members",
     )
 
@@ -77,7 +93,7 @@ def _post(member: str, title: str, *extra: Status, expects: bool = True) -> Oper
         "POST",
         title,
         f"vocab:{member}",
-        (CREATED, BAD_REQUEST, UNAUTHORIZED, *extra, NOT_FOUND, UNSUPPORTED),
+        (CREATED, BAD_REQUEST, UNAUTHORIZED, *extra, NOT_FOUND, UNSUPPORTED, UNAVAILABLE),
         expects=f"vocab:{member}" if expects else None,
     )
 
@@ -478,7 +494,7 @@ BATCH = Class(
             "POST",
             "Queue the failed images of the batch again",
             "vocab:Batch",
-            (ACCEPTED, UNAUTHORIZED, NOT_FOUND),
+            (ACCEPTED, UNAUTHORIZED, NOT_FOUND, UNAVAILABLE),
         ),
     ),
 )
@@ -518,7 +534,7 @@ QUEUE = Class(
             "POST",
             "Register a collection of images as a Batch",
             "vocab:Batch",
-            (CREATED, BAD_REQUEST, UNAUTHORIZED, NOT_FOUND, UNSUPPORTED),
+            (CREATED, BAD_REQUEST, UNAUTHORIZED, NOT_FOUND, UNSUPPORTED, UNAVAILABLE),
             expects=COLLECTION,
         ),
     ),
@@ -535,7 +551,7 @@ REINGEST = Class(
             "POST",
             "Ingest the image again",
             "vocab:Image",
-            (OK, ACCEPTED, UNAUTHORIZED, NOT_FOUND),
+            (OK, ACCEPTED, UNAUTHORIZED, NOT_FOUND, UNAVAILABLE),
         ),
     ),
 )

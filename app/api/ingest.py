@@ -70,7 +70,9 @@ def start(conn: Connection, jobs: list[Job], *, asynchronous: bool) -> resources
                     from app.ingest.queue import give_up
 
                     give_up(app.extensions["dlcs.engine"], job, "the ingest queue is unavailable")
-                raise ApiError(503, "The ingest queue is unavailable; try again later.") from exc
+                raise ApiError(
+                    dlcs.UNAVAILABLE.code, "The ingest queue is unavailable; try again later."
+                ) from exc
             return 202
 
         return publish
