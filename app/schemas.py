@@ -20,6 +20,8 @@ from app.models import MAX_INTEGER
 from vocab import dlcs
 from vocab.model import Class, Prop, path_variables
 
+_TOO_LONG = "must have at most {max} characters"
+
 
 class StrictInteger(fields.Integer):
     """An integer that must be a JSON number (not a string, not a boolean)."""
@@ -112,8 +114,13 @@ class BaseSchema(Schema):
 
 def _value_field(prop: Prop) -> fields.Field:
     kwargs: dict[str, Any] = {}
+    checks: list[Any] = []
     if prop.choices:
-        kwargs["validate"] = validate.OneOf(prop.choices, error="must be one of {choices}")
+        checks.append(validate.OneOf(prop.choices, error="must be one of {choices}"))
+    if prop.length_limit is not None:
+        checks.append(validate.Length(max=prop.length_limit, error=_TOO_LONG))
+    if checks:
+        kwargs["validate"] = checks
     match prop.range:
         case "xsd:string":
             return StrictString(**kwargs)
@@ -121,7 +128,7 @@ def _value_field(prop: Prop) -> fields.Field:
             return StrictInteger(**kwargs)
         case "xsd:nonNegativeInteger":
             return StrictInteger(
-                validate=validate.Range(min=0, error="must be a non-negative integer"), **kwargs
+                validate=validate.Range(min=0, error="must be a non-negative integer")
             )
         case "xsd:boolean":
             return StrictBoolean(**kwargs)
@@ -129,7 +136,7 @@ def _value_field(prop: Prop) -> fields.Field:
             return DateTime(**kwargs)
     if prop.link:
         target = dlcs.get(prop.range)
-        return Link(target.path or "", derived=False)
+        return Link(target.path or "", derived=False, **kwargs)
     return fields.Raw()
 
 
@@ -140,7 +147,11 @@ def schema_field(cls: Class, prop: Prop) -> fields.Field:
         return Link(prop.path or "", derived=True, dump_only=True, dump_default="")
     if prop.multiple:
         inner = _value_field(prop)
-        field: fields.Field = fields.List(inner, error_messages={"invalid": "must be an array"})
+        field: fields.Field = fields.List(
+            inner,
+            error_messages={"invalid": "must be an array"},
+            validate=validate.Length(max=prop.items_limit, error="must have at most {max} values"),
+        )
     else:
         field = _value_field(prop)
     field.dump_only = prop.readonly
@@ -267,6 +278,9 @@ def _accepts(prop: Prop) -> Check | None:
     if prop.choices:
         choices, plain = frozenset(prop.choices), check
         check = lambda v: plain(v) and v in choices  # noqa: E731
+    if prop.length_limit is not None:
+        most, typed = prop.length_limit, check
+        check = lambda v: typed(v) and len(v) <= most  # noqa: E731
     return check
 
 
@@ -282,7 +296,7 @@ def loader(name: str, *, partial: bool = False) -> Callable[[Mapping[str, Any]],
     cls = dlcs.get(name)
     fields_ = schema(name, partial=partial).load_fields
     steps = [
-        (key, field.attribute or key, cls.prop(key).multiple, _accepts(cls.prop(key)))
+        (key, field.attribute or key, cls.prop(key).items_limit, _accepts(cls.prop(key)))
         for key, field in fields_.items()
     ]
     required = frozenset(key for key, field in fields_.items() if field.required and not partial)
@@ -292,14 +306,16 @@ def loader(name: str, *, partial: bool = False) -> Callable[[Mapping[str, Any]],
         if not known.issuperset(body) or not required.issubset(body):
             return None
         out: dict[str, Any] = {}
-        for key, attribute, multiple, check in steps:
+        for key, attribute, most, check in steps:
             if key not in body:
                 continue
             value = body[key]
             if check is None:
                 return None
-            if multiple:
-                if type(value) is not list or not all(check(item) for item in value):
+            if most is not None:  # (a multi-valued property)
+                if type(value) is not list or len(value) > most:
+                    return None
+                if not all(check(item) for item in value):
                     return None
                 value = list(value)
             elif not check(value):

@@ -111,6 +111,8 @@ def test_property_reaches_context_documentation_schema_and_sql(cls_name, prop_na
     assert supported["readable"] is (not prop.writeonly)
     assert supported["writable"] is supported["writeable"] is (not prop.readonly)
     assert supported["property"]["@type"] == ("Link" if prop.link else "Property")
+    if prop.limits_text and not prop.readonly:  # (what a client may send)
+        assert prop.limits_text in supported["description"]
     # 3. the schema has the field, dump-only / load-only as declared
     if cls.name not in ("EntryPoint", "Error", "Violation"):
         field = schema_class(cls.name)._declared_fields[prop_name]
@@ -201,10 +203,20 @@ def test_fast_loader_loads_what_the_schema_loads_and_leaves_the_rest_to_it(name,
         values = [v for v in values if not prop.choices or v in prop.choices] + list(prop.choices)
         return [[v, v] for v in values] + [[]] if prop.multiple else values
 
+    def at_and_past_bounds(prop):
+        single = []
+        if prop.length_limit is not None:
+            single = ["a" * prop.length_limit, "a" * (prop.length_limit + 1)]
+        if not prop.multiple:
+            return single
+        one = good(prop)[0][0] if good(prop)[0] else "a"
+        most = prop.items_limit
+        return [[v] for v in single] + [[one] * most, [one] * (most + 1)]
+
     bodies = [dict(required), {**required, "notAProperty": 1}, {}]
     for key in fields:
         prop = cls.prop(key)
-        for value in good(prop) + STRANGE + [[v] for v in STRANGE]:
+        for value in good(prop) + STRANGE + [[v] for v in STRANGE] + at_and_past_bounds(prop):
             bodies.append({**required, key: value})
     whole = {k: good(cls.prop(k))[0] for k in fields}
     bodies.append(whole)

@@ -107,12 +107,19 @@ def _property(cls: Class, prop: Prop) -> dict[str, Any]:
     return node
 
 
+def _described(prop: Prop) -> str:
+    # What a client may send is part of the description a console shows beside the field.
+    if prop.readonly or not prop.limits_text:
+        return prop.description
+    return f"{prop.description.rstrip('.')} ({prop.limits_text})."
+
+
 def _supported_property(cls: Class, prop: Prop) -> dict[str, Any]:
     return {
         "@type": "SupportedProperty",
         "property": _property(cls, prop),
         "title": prop.name,
-        "description": prop.description,
+        "description": _described(prop),
         "required": prop.required,
         "readable": not prop.writeonly,
         "writable": not prop.readonly,

@@ -15,6 +15,10 @@ XSD_RANGES = frozenset(
 )
 COLLECTION = "hydra:Collection"
 NOTHING = "owl:Nothing"
+# What a value may hold unless its property declares otherwise: the characters of a string
+# (or of a link's IRI), and the values of a multi-valued property.
+MAX_LENGTH = 4096
+MAX_ITEMS = 100
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,8 @@ class Prop:
     ``identifier`` marks the property whose value is the last variable of the resource path.
     ``default`` is the value a new resource gets when the property is left out; ``None``
     means no value, and a property without a value is left out of responses.
+    ``max_length`` and ``max_items`` bound what a request may send (``length_limit``,
+    ``items_limit``: the declared bound, else MAX_LENGTH and MAX_ITEMS).
     """
 
     name: str
@@ -72,6 +78,33 @@ class Prop:
     member: str | None = None
     path: str | None = None
     operations: tuple[Operation, ...] = ()
+    max_length: int | None = None
+    max_items: int | None = None
+
+    @property
+    def length_limit(self) -> int | None:
+        """The most characters one value may have (strings and links), or None."""
+        if self.range != "xsd:string" and not (self.link and not self.is_derived):
+            return None
+        return self.max_length if self.max_length is not None else MAX_LENGTH
+
+    @property
+    def items_limit(self) -> int | None:
+        """The most values a multi-valued property may have, or None."""
+        if not self.multiple:
+            return None
+        return self.max_items if self.max_items is not None else MAX_ITEMS
+
+    @property
+    def limits_text(self) -> str:
+        """The bounds of the property's values, in words ("" when it has none)."""
+        parts = []
+        if self.items_limit is not None:
+            parts.append(f"at most {self.items_limit} values")
+        if self.length_limit is not None:
+            each = " each" if self.multiple else ""
+            parts.append(f"at most {self.length_limit} characters{each}")
+        return "; ".join(parts)
 
     @property
     def is_collection(self) -> bool:

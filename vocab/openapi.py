@@ -35,7 +35,11 @@ def _property(prop: Prop) -> dict[str, Any]:
         item = _scalar(prop.datatype or "link")
     if prop.choices:
         item = {**item, "enum": list(prop.choices)}
+    if prop.length_limit is not None and not prop.readonly:
+        item = {**item, "maxLength": prop.length_limit}
     schema = {"type": "array", "items": item} if prop.multiple else dict(item)
+    if prop.items_limit is not None and not prop.readonly:
+        schema["maxItems"] = prop.items_limit
     if prop.readonly:
         schema["readOnly"] = True
     if prop.writeonly:
