@@ -395,6 +395,9 @@ def put(cls: Class, keys: Mapping[str, Any]) -> Response:
         # of the row alone then needs no BEGIN and COMMIT); a write that found it changed,
         # and every write on SQLite, reads it locked in the write's transaction.
         found = store(cls.name).get_for_replacing(conn, keys, lock=not versioned or attempt > 0)
+        if found is None and store(cls.name).lock_key(conn, keys):
+            # Creating it: in turn with whoever else creates or deletes it, look again.
+            found = store(cls.name).get_for_replacing(conn, keys)
         if found is None:
             current = version = None
             check_parent(conn, cls, keys)
@@ -562,6 +565,7 @@ def _referrers(
 def delete(cls: Class, keys: Mapping[str, Any]) -> Response:
     """Answer a DELETE: remove the resource unless others depend on it (409)."""
     conn = connection()
+    store(cls.name).lock_key(conn, keys)  # (in turn with those that create it: see put)
     _existing(conn, cls, keys)
     reasons = blockers(conn, cls, keys)
     if reasons:

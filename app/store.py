@@ -247,6 +247,23 @@ class Store:
         version = row.pop(VERSION_LABEL) if versioned else None
         return Replacing(self._values(row), given, version)
 
+    def lock_key(self, conn: Connection, keys: Mapping[str, Any]) -> bool:
+        """Make the writes that create or delete the resource of ``keys`` take turns.
+
+        A row lock cannot do it: before a row is created there is nothing to lock, so two
+        creators (or a creator and a deleter) could each see it missing and collide on the
+        insert, again and again. PostgreSQL holds a lock on the key itself until the
+        transaction ends; SQLite needs none (its writers take turns already). Returns whether
+        a lock was taken.
+        """
+        if conn.dialect.name != "postgresql":
+            return False
+        if not conn.in_transaction():
+            conn.begin()
+        name = "/".join([self.table.name, *(str(keys[k]) for k in self.keys)])
+        conn.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(name, 0))))
+        return True
+
     def exists(self, conn: Connection, keys: Mapping[str, Any]) -> bool:
         """Whether a resource with these key values exists."""
         return self._prepared(conn.dialect, "exists").first(conn, keys) is not None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import socket
+import threading
 import time
 from pathlib import Path
 
@@ -310,3 +311,82 @@ def test_a_statement_that_runs_too_long_is_ended_by_postgresql(database_url):
         assert "0.05 s" in r.get_json()["description"]
     finally:
         dispose(app)
+
+
+# -- values have declared bounds ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        ({"string1": "x" * 4097}, "string1"),
+        ({"origin": "http://example.org/" + "x" * 4096}, "origin"),
+        ({"tags": [f"t{i}" for i in range(101)]}, "tags"),
+        ({"tags": ["x" * 4097]}, "tags[0]"),
+    ],
+)
+def test_values_past_their_declared_bounds_are_400(alice, body, where):
+    path = image_url(alice, "x")
+    assert alice.put(path, {"string1": "kept"}).status_code == 201
+    for method in ("PUT", "PATCH"):
+        r = alice.request(method, path, body)
+        assert r.status_code == 400, (method, r.get_json())
+        assert [v["propertyPath"] for v in r.get_json()["violations"]] == [where]
+    queued = {"@type": "Collection", "member": [{"id": "y", "space": 1, **body}]}
+    r = alice.post(f"/customers/{alice.customer}/queue", queued)
+    assert r.status_code == 400
+    assert r.get_json()["violations"][0]["propertyPath"] == f"member[0].{where}"
+    assert alice.get(path).get_json()["string1"] == "kept"
+    assert alice.get(image_url(alice, "y")).status_code == 404
+
+
+def test_values_up_to_their_bounds_are_kept(alice):
+    body = {"string1": "x" * 4096, "tags": ["y" * 4096] + [f"t{i}" for i in range(99)]}
+    r = alice.put(image_url(alice, "x"), body)
+    assert r.status_code == 201, r.get_json()
+    assert len(r.get_json()["string1"]) == 4096 and len(r.get_json()["tags"]) == 100
+
+
+def test_the_documentation_states_the_bounds(anon):
+    doc = anon.get("/vocab").get_json()
+    image = next(c for c in doc["supportedClass"] if c["@id"] == "vocab:Image")
+    described = {p["title"]: p["description"] for p in image["supportedProperty"]}
+    assert "at most 4096 characters" in described["string1"]
+    assert "at most 100 values" in described["tags"]
+    schema = anon.get("/openapi.json").get_json()["components"]["schemas"]["Image"]
+    assert schema["properties"]["string1"]["maxLength"] == 4096
+    assert schema["properties"]["tags"]["maxItems"] == 100
+
+
+# -- a PUT racing a DELETE of the same image ------------------------------------------------------
+
+
+def test_puts_racing_deletes_of_one_image_never_fail(app, alice):
+    """Threads PUT (with tags: several statements) and DELETE one id at once: no 500."""
+    path = image_url(alice, "raced")
+    statuses: list[int] = []
+    barrier = threading.Barrier(6)
+
+    def work(n: int) -> None:
+        client = app.test_client()
+        barrier.wait()
+        for i in range(40):
+            if (n + i) % 3 == 0:
+                r = client.delete(path, headers=alice.headers)
+            else:
+                body = {"string1": f"{n}-{i}", "tags": [f"t{n}", f"u{i}"]}
+                r = client.put(path, json=body, headers=alice.headers)
+            statuses.append(r.status_code)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert set(statuses) <= {200, 201, 205, 404}, sorted(set(statuses))
+    assert {200, 201, 205} <= set(statuses)
+    final = alice.get(path)
+    if final.status_code == 200:  # what the last PUT wrote, whole
+        doc = final.get_json()
+        n, i = doc["string1"].split("-")
+        assert doc["tags"] == [f"t{n}", f"u{i}"]
