@@ -12,6 +12,8 @@ import tempfile
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -276,14 +278,39 @@ def alembic_config(url: str) -> AlembicConfig:
     return cfg
 
 
+# The key of PostgreSQL's advisory lock that migrations take (any number; this one is ours).
+MIGRATION_LOCK = 0x444C4353  # "DLCS"
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Apply the migrations up to ``revision`` on the database of ``engine``."""
+    """Apply the migrations up to ``revision`` on the database of ``engine``.
+
+    Processes that start together (a server's workers on a new database) migrate one after
+    the other: each waits for a lock, then finds what is left to do, if anything.
+    """
     cfg = alembic_config(str(engine.url.render_as_string(hide_password=False)))
-    with engine.begin() as conn:
+    with _migration_lock(engine), engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.exec_driver_sql("SET LOCAL statement_timeout = 0")  # (an index on many rows)
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
+
+
+@contextmanager
+def _migration_lock(engine: Engine) -> Iterator[None]:
+    # SQLite: an flock of a file beside the database, held until the migration is committed
+    # (PostgreSQL's lock is taken inside the migration's transaction).
+    database = engine.url.database or ""
+    if engine.dialect.name != "sqlite" or not _sqlite_file(database):
+        yield
+        return
+    fd = os.open(f"{database}-migrations.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # (releases the lock)
 
 
 class IdleConnections:

@@ -1,0 +1,114 @@
+"""The server as the Procfile runs it: gunicorn's workers on a real socket."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import requests
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def procfile_web_line(env: dict[str, str]) -> str:
+    """Return the Procfile's web command with its ${NAME:-default} expanded from ``env``."""
+    line = next(
+        entry.split(":", 1)[1].strip()
+        for entry in (ROOT / "Procfile").read_text().splitlines()
+        if entry.startswith("web:")
+    )
+    return re.sub(r"\$\{(\w+):-([^}]*)\}", lambda m: env.get(m.group(1), m.group(2)), line)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def procfile_server(env: dict[str, str], log: Path) -> Iterator[str]:
+    """Run the Procfile's web line on a free port; yield its base URL once it answers."""
+    port = free_port()
+    full_env = {
+        **os.environ,
+        **env,
+        "PORT": str(port),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
+    command = procfile_web_line(full_env).replace("0.0.0.0:", "127.0.0.1:")
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            ["bash", "-c", f"exec {command}"], cwd=ROOT, env=full_env, stdout=out, stderr=out
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None, f"gunicorn exited:\n{log.read_text()[-3000:]}"
+            try:
+                if requests.get(base + "/", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert time.monotonic() < deadline, f"gunicorn never answered:\n{log.read_text()}"
+            time.sleep(0.2)
+        yield base
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+@pytest.fixture
+def fresh_database(database, tmp_path) -> Iterator[str]:
+    """Return the URL of a database with no tables at all (of the suite's kind)."""
+    if database["kind"] == "sqlite":
+        yield f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
+        return
+    server = make_url(database["url"])
+    name = f"dlcs_fresh_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def test_the_procfile_boots_every_worker_on_a_database_with_no_tables(fresh_database, tmp_path):
+    """All workers start at once and each would migrate: they take turns, none fails."""
+    env = {
+        "DATABASE_URL": fresh_database,
+        "DLCS_AUTO_MIGRATE": "true",
+        "DLCS_EMBEDDED_WORKER": "false",
+        "DLCS_STORAGE_DIR": str(tmp_path / "storage"),
+        "WEB_CONCURRENCY": "4",
+    }
+    log = tmp_path / "gunicorn.log"
+    with procfile_server(env, log) as base:
+        # Every worker answers from a migrated database (the policies are seeded by it).
+        for _ in range(20):
+            r = requests.get(base + "/thumbnailpolicies/default", timeout=5)
+            assert r.status_code == 200, r.text
+        time.sleep(1)  # (a worker that failed would have been reported by now)
+    text_ = log.read_text()
+    assert "Worker failed to boot" not in text_ and "database is locked" not in text_, text_
+    assert text_.count("Booting worker") == 4, text_
