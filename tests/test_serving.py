@@ -8,10 +8,11 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pytest
@@ -112,3 +113,52 @@ def test_the_procfile_boots_every_worker_on_a_database_with_no_tables(fresh_data
     text_ = log.read_text()
     assert "Worker failed to boot" not in text_ and "database is locked" not in text_, text_
     assert text_.count("Booting worker") == 4, text_
+
+
+def wait_for_workers(log: Path, count: int) -> None:
+    """Wait until ``count`` workers have loaded the app (each logs that it booted, then loads)."""
+    deadline = time.monotonic() + 30
+    while log.read_text().count("Booting worker") < count:
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.2)
+    time.sleep(3)  # (loading the app takes each worker about a second)
+
+
+def test_clients_slow_to_send_their_headers_leave_the_others_served(database_url, tmp_path):
+    """Eight connections trickle a header line a second; sixteen GETs are still answered."""
+    env = {
+        "DATABASE_URL": database_url,
+        "DLCS_EMBEDDED_WORKER": "false",
+        "DLCS_STORAGE_DIR": str(tmp_path / "storage"),
+    }
+    log = tmp_path / "gunicorn.log"
+    with procfile_server(env, log) as base:
+        wait_for_workers(log, int(os.environ.get("WEB_CONCURRENCY", 4)))
+        host, port = base.removeprefix("http://").split(":")
+        slow = [socket.create_connection((host, int(port))) for _ in range(8)]
+        stop = threading.Event()
+
+        def trickle() -> None:
+            for sock in slow:
+                sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+            while not stop.wait(1):
+                for sock in slow:
+                    with suppress(OSError):
+                        sock.sendall(b"X-Slow: 1\r\n")
+
+        thread = threading.Thread(target=trickle, daemon=True)
+        thread.start()
+        statuses: list[int | str] = []
+        try:
+            time.sleep(2)  # (every slow connection has been taken up by the server)
+            for _ in range(16):
+                try:
+                    statuses.append(requests.get(base + "/", timeout=5).status_code)
+                except requests.RequestException as exc:
+                    statuses.append(type(exc).__name__)
+        finally:
+            stop.set()
+            thread.join()
+            for sock in slow:
+                sock.close()
+    assert statuses == [200] * 16
