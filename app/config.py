@@ -52,6 +52,8 @@ class Config:
         self.ORIGIN_MAX_BYTES: int = int(os.environ.get("DLCS_ORIGIN_MAX_BYTES", 2**30))
         self.ORIGIN_CONNECT_TIMEOUT: float = float(os.environ.get("DLCS_ORIGIN_CONNECT_TIMEOUT", 5))
         self.ORIGIN_READ_TIMEOUT: float = float(os.environ.get("DLCS_ORIGIN_READ_TIMEOUT", 30))
+        # One deadline for a whole fetch (connect, headers, body) by an ingest worker.
+        self.ORIGIN_TOTAL_TIMEOUT: float = float(os.environ.get("DLCS_ORIGIN_TOTAL_TIMEOUT", 300))
         self.MAX_IMAGE_PIXELS: int = int(os.environ.get("DLCS_MAX_IMAGE_PIXELS", 250_000_000))
         # Where thumbnails are written; None means a folder in the instance folder.
         self.STORAGE_DIR: str | None = os.environ.get("DLCS_STORAGE_DIR") or None

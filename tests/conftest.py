@@ -299,6 +299,9 @@ class Origin:
                     return
                 if path == "/slow":
                     time.sleep(3)
+                if path.startswith("/trickle/"):  # a byte (or header line) every 0.1 s, for 20 s
+                    self.trickle(path.split("/")[2])
+                    return
                 if path.startswith("/delay/"):
                     _, _, milliseconds, path = path.split("/", 3)
                     time.sleep(int(milliseconds) / 1000)
@@ -314,6 +317,15 @@ class Origin:
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
+
+            def trickle(self, part: str) -> None:
+                self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+                if part == "body":
+                    self.wfile.write(b"Content-Type: image/jpeg\r\n\r\n")
+                for _ in range(200):
+                    self.wfile.write(b"X-Slow: 1\r\n" if part == "headers" else b"x")
+                    self.wfile.flush()
+                    time.sleep(0.1)
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)

@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from app.ingest.derivatives import thumbnail_dir
+from app.ingest.fetch import FetchSettings, Overdue, fetch
 
 
 def image_url(api, image: str, space: int = 1) -> str:
@@ -390,3 +391,16 @@ def test_puts_racing_deletes_of_one_image_never_fail(app, alice):
         doc = final.get_json()
         n, i = doc["string1"].split("-")
         assert doc["tags"] == [f"t{n}", f"u{i}"]
+
+
+# -- an origin fetch has one deadline -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("part", ["headers", "body"])
+def test_an_origin_that_trickles_is_cut_off_at_the_fetch_deadline(origin, part):
+    """A header line or a byte every 0.1 s never lets a read time out; the deadline ends it."""
+    settings = FetchSettings(allow_private=True, read_timeout=1, total_timeout=1)
+    started = time.monotonic()
+    with pytest.raises(Overdue, match="longer than 1 s"):
+        fetch(origin.url(f"trickle/{part}"), settings)
+    assert time.monotonic() - started < 10  # (the origin trickles for 20 s)

@@ -8,10 +8,12 @@ message tells the user what went wrong with their origin.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import socket
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +32,10 @@ CHUNK = 64 * 1024
 
 class IngestError(Exception):
     """Why an origin could not be ingested, in words for the image's ``error``."""
+
+
+class Overdue(IngestError):
+    """The fetch did not finish within its total time (``FetchSettings.total_timeout``)."""
 
 
 class OriginRefused(OSError):
@@ -159,10 +165,71 @@ def _connect(
     raise OriginRefused(f"{host} resolves to {', '.join(refused)}, which is not a public address")
 
 
+class Deadline:
+    """The end of one fetch's time: its connections are shut down when it comes.
+
+    Timeouts on each read cannot bound a whole fetch: an origin that sends a byte (or a
+    header line) every second never lets one expire. At the deadline a timer shuts the
+    fetch's sockets down, wherever the fetch is waiting (connecting excepted: that has its
+    own timeout), and the fetch fails as :class:`Overdue`. It holds a duplicate of each
+    socket, since urllib3 and TLS wrapping pass the original from hand to hand.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.end = time.monotonic() + seconds
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._timer.cancel()
+        with self._lock:
+            for sock in self._sockets:
+                sock.close()
+            self._sockets.clear()
+
+    def left(self) -> float:
+        """Seconds until the deadline (at least a little, for a timeout)."""
+        return max(0.001, self.end - time.monotonic())
+
+    def watch(self, sock: socket.socket) -> None:
+        """Shut the connection of ``sock`` down at the deadline (now, if it has passed)."""
+        duplicate = sock.dup()
+        with self._lock:
+            self._sockets.append(duplicate)
+            if self.expired:
+                duplicate.shutdown(socket.SHUT_RDWR)
+
+    def overdue(self) -> Overdue:
+        """Return the error of a fetch past its deadline."""
+        return Overdue(f"the origin took longer than {self.seconds:g} s to fetch")
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+
 class _Guarded:
     allow_private = False
+    deadline: Deadline | None = None
 
     def _new_conn(self) -> socket.socket:  # type: ignore[override]
+        sock = self._guarded_conn()
+        if self.deadline is not None:
+            self.deadline.watch(sock)
+        return sock
+
+    def _guarded_conn(self) -> socket.socket:
         try:
             return _connect(
                 self._dns_host,  # type: ignore[attr-defined]
@@ -180,13 +247,11 @@ class _Guarded:
             raise NewConnectionError(self, f"Failed to establish a new connection: {exc}") from exc  # type: ignore[arg-type]
 
 
-def _adapter(allow_private: bool) -> HTTPAdapter:
-    http_conn = type(
-        "GuardedHTTPConnection", (_Guarded, HTTPConnection), {"allow_private": allow_private}
-    )
-    https_conn = type(
-        "GuardedHTTPSConnection", (_Guarded, HTTPSConnection), {"allow_private": allow_private}
-    )
+def _adapter(allow_private: bool, deadline: Deadline | None = None) -> HTTPAdapter:
+    # Connection classes of one fetch: they check addresses, and end at its deadline.
+    attributes = {"allow_private": allow_private, "deadline": deadline}
+    http_conn = type("GuardedHTTPConnection", (_Guarded, HTTPConnection), attributes)
+    https_conn = type("GuardedHTTPSConnection", (_Guarded, HTTPSConnection), attributes)
     pools = {
         "http": type("GuardedHTTPPool", (HTTPConnectionPool,), {"ConnectionCls": http_conn}),
         "https": type("GuardedHTTPSPool", (HTTPSConnectionPool,), {"ConnectionCls": https_conn}),
@@ -237,7 +302,7 @@ def _describe(exc: requests.RequestException, url: str) -> str:
     return f"could not fetch {url}: {type(exc).__name__}"
 
 
-def _spool(chunks: Any, settings: FetchSettings, deadline: float) -> tuple[IO[bytes], int]:
+def _spool(chunks: Any, settings: FetchSettings) -> tuple[IO[bytes], int]:
     spool = tempfile.SpooledTemporaryFile(max_size=16 * 2**20)  # noqa: SIM115 - returned open
     size = 0
     for chunk in chunks:
@@ -245,45 +310,47 @@ def _spool(chunks: Any, settings: FetchSettings, deadline: float) -> tuple[IO[by
         if size > settings.max_bytes:
             spool.close()
             raise IngestError(f"the origin is over the limit of {settings.max_bytes} bytes")
-        if time.monotonic() > deadline:
-            spool.close()
-            raise IngestError(f"the origin took longer than {settings.total_timeout:g} s to fetch")
         spool.write(chunk)
     spool.seek(0)
     return spool, size
 
 
 def fetch_http(url: str, settings: FetchSettings) -> Fetched:
-    """Fetch an http(s) origin into a temporary file."""
+    """Fetch an http(s) origin into a temporary file, within ``settings.total_timeout``."""
     session = requests.Session()
     session.trust_env = False  # no proxies from the environment: the SSRF check must see the origin
     session.max_redirects = 5
-    adapter = _adapter(settings.allow_private)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    deadline = time.monotonic() + settings.total_timeout
-    try:
-        with session.get(
-            url,
-            stream=True,
-            timeout=(settings.connect_timeout, settings.read_timeout),
-            headers={"User-Agent": "dlcs-hydra ingest", "Accept": "*/*"},
-        ) as response:
-            if response.status_code >= 400:
-                raise IngestError(
-                    f"the origin answered {response.status_code} {response.reason or ''}".rstrip()
-                )
-            declared = response.headers.get("Content-Length", "")
-            if declared.isdigit() and int(declared) > settings.max_bytes:
-                raise IngestError(
-                    f"the origin is {declared} bytes, over the limit of {settings.max_bytes} bytes"
-                )
-            file, size = _spool(response.iter_content(CHUNK), settings, deadline)
-            return Fetched(file, size, response.headers.get("Content-Type"), response.url)
-    except requests.RequestException as exc:
-        raise IngestError(_describe(exc, url)) from exc
-    finally:
-        session.close()
+    with Deadline(settings.total_timeout) as deadline:
+        adapter = _adapter(settings.allow_private, deadline)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        try:
+            with session.get(
+                url,
+                stream=True,
+                timeout=(settings.connect_timeout, settings.read_timeout),
+                headers={"User-Agent": "dlcs-hydra ingest", "Accept": "*/*"},
+            ) as response:
+                if response.status_code >= 400:
+                    status = f"{response.status_code} {response.reason or ''}".rstrip()
+                    raise IngestError(f"the origin answered {status}")
+                declared = response.headers.get("Content-Length", "")
+                if declared.isdigit() and int(declared) > settings.max_bytes:
+                    raise IngestError(
+                        f"the origin is {declared} bytes, over the limit of "
+                        f"{settings.max_bytes} bytes"
+                    )
+                file, size = _spool(response.iter_content(CHUNK), settings)
+                if deadline.expired:  # (a body cut short when its time was up)
+                    file.close()
+                    raise deadline.overdue()
+                return Fetched(file, size, response.headers.get("Content-Type"), response.url)
+        except requests.RequestException as exc:
+            if deadline.expired:
+                raise deadline.overdue() from exc
+            raise IngestError(_describe(exc, url)) from exc
+        finally:
+            session.close()
 
 
 def fetch_file(url: str, settings: FetchSettings) -> Fetched:

@@ -196,6 +196,7 @@ def settings_of(app: Flask) -> service.IngestSettings:
             max_bytes=int(cfg["ORIGIN_MAX_BYTES"]),
             connect_timeout=float(cfg["ORIGIN_CONNECT_TIMEOUT"]),
             read_timeout=float(cfg["ORIGIN_READ_TIMEOUT"]),
+            total_timeout=float(cfg["ORIGIN_TOTAL_TIMEOUT"]),
         ),
         storage=cfg["STORAGE_DIR"] or f"{app.instance_path}/storage",
         max_pixels=int(cfg["MAX_IMAGE_PIXELS"]),
