@@ -323,8 +323,11 @@ class Origin:
                 if part == "body":
                     self.wfile.write(b"Content-Type: image/jpeg\r\n\r\n")
                 for _ in range(200):
-                    self.wfile.write(b"X-Slow: 1\r\n" if part == "headers" else b"x")
-                    self.wfile.flush()
+                    try:
+                        self.wfile.write(b"X-Slow: 1\r\n" if part == "headers" else b"x")
+                        self.wfile.flush()
+                    except OSError:  # (the fetch gave up)
+                        return
                     time.sleep(0.1)
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
