@@ -19,6 +19,13 @@ from app.db import connection
 from app.store import now, store
 
 
+def _require_schema() -> None:
+    """Stop with one line when the database is not migrated to this app's schema."""
+    fault = db.schema_fault(current_app.extensions["dlcs.engine"])
+    if fault is not None:
+        raise click.ClickException(fault)
+
+
 def _echo(value: Any) -> None:
     click.echo(json.dumps(value, default=str))
 
@@ -51,8 +58,10 @@ def db_upgrade(revision: str) -> None:
 
 
 @click.group("customer", cls=AppGroup)
+@with_appcontext
 def customer_group() -> None:
     """Manage customers."""
+    _require_schema()
 
 
 @customer_group.command("create")
@@ -86,8 +95,10 @@ def customer_list() -> None:
 
 
 @click.group("key", cls=AppGroup)
+@with_appcontext
 def key_group() -> None:
     """Manage API keys."""
+    _require_schema()
 
 
 @key_group.command("create")
@@ -124,8 +135,10 @@ def key_delete(customer: int, key: str) -> None:
 
 
 @click.group("queue", cls=AppGroup)
+@with_appcontext
 def queue_group() -> None:
     """Register images in batches."""
+    _require_schema()
 
 
 def init_app(app: Flask) -> None:
@@ -158,10 +171,14 @@ main = FlaskGroup(create_app=_create, help="The DLCS Image API server.")
 @with_appcontext
 def worker_command(concurrency: int) -> None:
     """Ingest queued images: from the broker (DLCS_BROKER_URL), or else the embedded queue."""
+    _require_schema()
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    queue = app.extensions["dlcs.queue"]
     if app.config.get("BROKER_URL"):
         from app.ingest import tasks
 
+        # Publishes what a web process committed but died before publishing.
+        threading.Thread(target=queue.sweep_forever, name="dlcs-sweeper", daemon=True).start()
         tasks.configure(app).worker_main(
             [
                 "worker",
@@ -176,9 +193,8 @@ def worker_command(concurrency: int) -> None:
             ]
         )
         return
-    queue = app.extensions["dlcs.queue"]
     click.echo(f"running the embedded queue with {concurrency} threads; Ctrl+C stops")
-    threads = [threading.Thread(target=queue._loop, daemon=True) for _ in range(concurrency)]
+    threads = [threading.Thread(target=queue.run, daemon=True) for _ in range(concurrency)]
     for thread in threads:
         thread.start()
     try:

@@ -22,7 +22,7 @@ class Config:
         self.PUBLIC_BASE_URL: str | None = (
             os.environ.get("DLCS_PUBLIC_BASE_URL", "").rstrip("/") or None
         )
-        # Apply migrations at start-up; defaults to on for the embedded SQLite database.
+        # Apply migrations at start-up; defaults to on for SQLite (an embedded database).
         self.AUTO_MIGRATE: bool | None = (
             _flag("DLCS_AUTO_MIGRATE", False) if "DLCS_AUTO_MIGRATE" in os.environ else None
         )
@@ -52,6 +52,11 @@ class Config:
         self.ORIGIN_MAX_BYTES: int = int(os.environ.get("DLCS_ORIGIN_MAX_BYTES", 2**30))
         self.ORIGIN_CONNECT_TIMEOUT: float = float(os.environ.get("DLCS_ORIGIN_CONNECT_TIMEOUT", 5))
         self.ORIGIN_READ_TIMEOUT: float = float(os.environ.get("DLCS_ORIGIN_READ_TIMEOUT", 30))
+        # How long a request that ingests at once (a PUT with an origin) waits for it: past
+        # this the job goes to the queue and the answer is 202 (the image still ingesting).
+        self.IMMEDIATE_INGEST_SECONDS: float = float(
+            os.environ.get("DLCS_IMMEDIATE_INGEST_SECONDS", 30)
+        )
         # One deadline for a whole fetch (connect, headers, body) by an ingest worker.
         self.ORIGIN_TOTAL_TIMEOUT: float = float(os.environ.get("DLCS_ORIGIN_TOTAL_TIMEOUT", 300))
         self.MAX_IMAGE_PIXELS: int = int(os.environ.get("DLCS_MAX_IMAGE_PIXELS", 250_000_000))
@@ -60,6 +65,9 @@ class Config:
         # A Celery broker (amqp://, redis://) for `dlcs worker` processes; None: embedded queue.
         self.BROKER_URL: str | None = os.environ.get("DLCS_BROKER_URL") or None
         self.QUEUE_NAME: str = os.environ.get("DLCS_QUEUE_NAME", "dlcs-ingest")
+        # With a broker: how long the request that queued jobs has to publish them before a
+        # dlcs worker publishes them instead (it died, or the broker was down).
+        self.OUTBOX_SECONDS: float = float(os.environ.get("DLCS_OUTBOX_SECONDS", 60))
         # Run the embedded queue in a thread of the web server (when there is no broker).
         self.EMBEDDED_WORKER: bool = _flag("DLCS_EMBEDDED_WORKER", True)
 

@@ -185,9 +185,10 @@ for _cls in dlcs.CLASSES:
         TABLES[_cls.name], CHILDREN[_cls.name] = _build(_cls)
 
 
-# The embedded ingest queue: work the server's own thread (or ``dlcs worker`` without a
-# broker) takes one job at a time; a job is deleted only once its image is ingested, so a
-# restart loses nothing.
+# The ingest queue's jobs: one row per registration of an image waiting to be ingested,
+# written in the transaction that registers it. ``claimed_by`` holds it (a worker, a request
+# ingesting it at once, a request publishing it to the broker) until ``expires``; a row is
+# deleted once its image is ingested (or, with a broker, once the broker has the job).
 ingest_jobs = Table(
     "ingest_jobs",
     metadata,
@@ -197,6 +198,6 @@ ingest_jobs = Table(
     Column("image", String(255), nullable=False),
     Column("generation", BigInteger, nullable=False),
     Column("claimed_by", String(64), nullable=True),
-    Column("claimed_at", DateTime(timezone=True), nullable=True),
+    Column("expires", DateTime(timezone=True), nullable=True),
     Column("attempts", Integer, nullable=False, server_default="0"),
 )

@@ -442,15 +442,24 @@ def put(cls: Class, keys: Mapping[str, Any]) -> Response:
     values = written if fresh else read(conn, cls, keys)
     assert values is not None
     doc = document(cls, values)
-    headers = _accepted_headers(status)
+    headers = accepted_headers(status)
     if current is None:
         return jsonld.response(doc, status or 201, {"Location": doc["@id"], **headers})
     return jsonld.response(doc, status or 200, headers)
 
 
-def _accepted_headers(status: int | None) -> dict[str, str]:
-    # A follow-up answers 202 only when it honoured Prefer: respond-async (RFC 7240).
-    return {"Preference-Applied": "respond-async"} if status == 202 else {}
+ASYNC = "respond-async"
+
+
+def wants_async() -> bool:
+    """Whether the request asked to be answered before ingest finishes (RFC 7240)."""
+    preferences = ",".join(request.headers.getlist("Prefer")).lower()
+    return any(p.split("=")[0].strip() == ASYNC for p in preferences.replace(";", ",").split(","))
+
+
+def accepted_headers(status: int | None) -> dict[str, str]:
+    """Return the headers of an answer: Preference-Applied when a 202 honoured the Prefer."""
+    return {"Preference-Applied": ASYNC} if status == 202 and wants_async() else {}
 
 
 def create(cls: Class, keys: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -> Response:
@@ -518,7 +527,7 @@ def patch(cls: Class, keys: Mapping[str, Any]) -> Response:
     status = follow_up() if follow_up else None
     values = read(conn, cls, keys)
     assert values is not None
-    return jsonld.response(document(cls, values), status or 200, _accepted_headers(status))
+    return jsonld.response(document(cls, values), status or 200, accepted_headers(status))
 
 
 def _current_document(

@@ -404,3 +404,50 @@ def test_an_origin_that_trickles_is_cut_off_at_the_fetch_deadline(origin, part):
     with pytest.raises(Overdue, match="longer than 1 s"):
         fetch(origin.url(f"trickle/{part}"), settings)
     assert time.monotonic() - started < 10  # (the origin trickles for 20 s)
+
+
+# -- no ingest is lost, and no request waits on an origin for long ---------------------------------
+
+
+def test_an_immediate_ingest_past_its_time_is_left_to_the_queue(app, alice, origin):
+    app.config["IMMEDIATE_INGEST_SECONDS"] = 0.5
+    path = image_url(alice, "slow")
+    r = alice.put(path, {"origin": origin.url("delay/2000/photo.jpg")})
+    assert r.status_code == 202
+    assert "Preference-Applied" not in r.headers  # (no Prefer was sent)
+    doc = r.get_json()
+    assert doc["ingesting"] is True and doc["error"] == "" and "width" not in doc
+    assert app.extensions["dlcs.queue"].drain() == 1  # (with the whole fetch's deadline)
+    doc = alice.get(path).get_json()
+    assert (doc["width"], doc["ingesting"], doc["error"]) == (640, False, "")
+
+
+def _waiting_image(app, alice, origin_url: str, lease: float):
+    """An image registered with an origin whose job a request holds for ``lease`` seconds."""
+    from sqlalchemy import update
+
+    from app.api.ingest import requeue
+    from app.models import TABLES
+    from app.store import store
+
+    path = image_url(alice, "held")
+    assert alice.put(path, {"string1": "x"}).status_code == 201
+    keys = {"customer": alice.customer, "space": 1, "image": "held"}
+    queue = app.extensions["dlcs.queue"]
+    with app.extensions["dlcs.engine"].begin() as conn:
+        image = update(TABLES["Image"]).where(store("Image").match(keys))
+        conn.execute(image.values(origin=origin_url))
+        queue.hold(conn, [requeue(conn, keys)], dt.timedelta(seconds=lease))
+    return path, queue
+
+
+def test_a_job_held_by_a_request_that_died_is_taken_up_when_its_lease_ends(app, alice, origin):
+    path, queue = _waiting_image(app, alice, origin.url("photo.jpg"), lease=-1)
+    assert queue.drain() == 1
+    assert alice.get(path).get_json()["width"] == 640
+
+
+def test_a_job_whose_holder_still_holds_it_is_left_alone(app, alice, origin):
+    path, queue = _waiting_image(app, alice, origin.url("photo.jpg"), lease=60)
+    assert queue.drain() == 0
+    assert alice.get(path).get_json()["ingesting"] is True

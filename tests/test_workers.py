@@ -44,6 +44,7 @@ def broker_app(database_url, tmp_path):
         "QUEUE_NAME": name,
         "STORAGE_DIR": str(tmp_path / "storage"),
         "ORIGIN_ALLOW_PRIVATE": True,
+        "OUTBOX_SECONDS": 1,  # (a sweeper publishes what a dead request did not, 1 s on)
     }
     app = create_app(config)
     yield app
@@ -62,6 +63,7 @@ def start_worker(app, log: Path, concurrency: int = 1) -> subprocess.Popen:
         "DLCS_STORAGE_DIR": app.config["STORAGE_DIR"],
         "DLCS_ORIGIN_ALLOW_PRIVATE": "true",
         "DLCS_AUTO_MIGRATE": "false",
+        "DLCS_OUTBOX_SECONDS": str(app.config["OUTBOX_SECONDS"]),
     }
     command = [str(Path(sys.executable).parent / "dlcs"), "worker", "-c", str(concurrency)]
     return subprocess.Popen(
@@ -131,3 +133,38 @@ def test_a_killed_worker_loses_nothing_and_counts_stay_exact(broker_app, origin,
     listed = api.get(f"/customers/{c}/spaces/1/images?pageSize=100").get_json()
     assert all(m["width"] == 640 and m["ingesting"] is False for m in listed["member"])
     assert origin.hits["/delay/150/photo.jpg"] >= count
+
+
+def test_jobs_committed_but_never_published_are_published_by_a_worker(broker_app, tmp_path, origin):
+    """A web process that dies between its commit and its publishing loses no image."""
+    from app.api.ingest import create_batch
+    from app.db import connection
+
+    runner = broker_app.test_cli_runner()
+    made = make_customer(runner, "outbox")
+    from tests.conftest import LinkedData
+
+    client = broker_app.test_client()
+    api = Api(client, LinkedData(client), basic(made["key"], made["secret"]))
+    c = made["id"]
+    assert api.put(f"/customers/{c}/spaces/1", {"name": "s"}).status_code == 201
+    count = 12
+    members = [
+        {"id": f"o{i:02}", "space": 1, "origin": origin.url("photo.jpg")} for i in range(count)
+    ]
+    with broker_app.test_request_context(f"/customers/{c}/queue", method="POST"):
+        number, _publish = create_batch(connection(), c, {"member": members})
+        # Committed: the process dies here, before ``_publish`` runs.
+    path = f"/customers/{c}/queue/batches/{number}"
+    time.sleep(1.5)  # (the request's time to publish has passed)
+    assert api.get(path).get_json()["completed"] == 0
+    worker = start_worker(broker_app, tmp_path / "worker.log")
+    try:
+        assert wait_for(lambda: "finished" in api.get(path).get_json(), 90), (
+            tmp_path / "worker.log"
+        ).read_text()[-3000:]
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=30)
+    done = api.get(path).get_json()
+    assert (done["count"], done["completed"], done["errors"]) == (count, count, 0)

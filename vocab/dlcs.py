@@ -15,7 +15,11 @@ from vocab.model import COLLECTION, NOTHING, Class, Filter, Operation, Prop, Sta
 
 OK = Status(200, "OK")
 CREATED = Status(201, "Created; the Location header names the new resource")
-ACCEPTED = Status(202, "Accepted: stored, and queued for ingest (sent with Prefer: respond-async)")
+ACCEPTED = Status(
+    202,
+    "Accepted: stored, and queued for ingest (sent with Prefer: respond-async, or when the "
+    "origin takes longer to fetch than the server waits for it)",
+)
 NO_CONTENT = Status(204, "Deleted")
 RESET = Status(205, "Deleted; reset the view, there is no body")
 BAD_REQUEST = Status(

@@ -7,7 +7,9 @@ in the request (immediate mode) or on the queue (``Prefer: respond-async``, and 
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from flask import Response, current_app, request
@@ -19,7 +21,8 @@ from app.db import connection
 from app.errors import ApiError, bad_request
 from app.ingest import service
 from app.ingest.derivatives import remove_thumbnails
-from app.ingest.queue import Job, settings_of
+from app.ingest.fetch import Overdue
+from app.ingest.queue import MARGIN, Job, Queue, settings_of
 from app.models import MAX_INTEGER, TABLES
 from app.store import now, store
 from vocab import dlcs
@@ -29,13 +32,6 @@ IMAGE = dlcs.get("Image")
 BATCH = dlcs.get("Batch")
 QUEUE = dlcs.get("Queue")
 MAX_BATCH = 10_000
-ASYNC = "respond-async"
-
-
-def wants_async() -> bool:
-    """Whether the request asked to be answered before ingest finishes (RFC 7240)."""
-    preferences = ",".join(request.headers.getlist("Prefer")).lower()
-    return any(p.split("=")[0].strip() == ASYNC for p in preferences.replace(";", ",").split(","))
 
 
 def requeue(conn: Connection, keys: Mapping[str, Any], batch: int | None = None) -> Job:
@@ -56,31 +52,40 @@ def requeue(conn: Connection, keys: Mapping[str, Any], batch: int | None = None)
 
 
 def start(conn: Connection, jobs: list[Job], *, asynchronous: bool) -> resources.FollowUp:
-    """Queue the jobs (inside the transaction) or prepare to run them after the commit."""
+    """Write the jobs in the transaction; return what to do with them after the commit.
+
+    Asynchronous: hand them to the background and answer 202. Otherwise the request ingests
+    them itself, holding them for at most DLCS_IMMEDIATE_INGEST_SECONDS; a fetch that takes
+    longer is handed to the background (202), and should the process die meanwhile, the
+    jobs' lease runs out and the background takes them up.
+    """
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    queue = app.extensions["dlcs.queue"]
+    queue: Queue = app.extensions["dlcs.queue"]
     if asynchronous:
-        submitted = queue.submit(conn, jobs)
+        offered = queue.offer(conn, jobs)
 
-        def publish() -> int:
-            try:
-                queue.flush(submitted)
-            except Exception as exc:
-                for job in submitted:
-                    from app.ingest.queue import give_up
-
-                    give_up(app.extensions["dlcs.engine"], job, "the ingest queue is unavailable")
-                raise ApiError(
-                    dlcs.UNAVAILABLE.code, "The ingest queue is unavailable; try again later."
-                ) from exc
+        def hand_over() -> int:
+            queue.hand_over(offered)
             return 202
 
-        return publish
+        return hand_over
+    seconds = float(app.config["IMMEDIATE_INGEST_SECONDS"])
+    held = queue.hold(conn, jobs, dt.timedelta(seconds=seconds) + MARGIN)
 
-    def run() -> None:
+    def run() -> int | None:
         settings = settings_of(app)
-        for job in jobs:
-            service.ingest(app.extensions["dlcs.engine"], settings, job.keys, job.generation)
+        settings = replace(
+            settings,
+            fetch=replace(settings.fetch, total_timeout=seconds),
+            hand_over_overdue=True,
+        )
+        try:
+            for job in jobs:
+                service.ingest(app.extensions["dlcs.engine"], settings, job.keys, job.generation)
+        except Overdue:
+            queue.hand_over(held)
+            return 202
+        queue.finished(held)
         return None
 
     return run
@@ -97,7 +102,7 @@ def wants_ingest(before: dict[str, Any] | None, loaded: dict[str, Any]) -> bool:
 @resources.after_write("Image", when=wants_ingest)
 def ingest_on_write(conn: Connection, keys: Mapping[str, Any]) -> resources.FollowUp:
     """Queue the written image's ingest (or prepare to run it after the commit)."""
-    return start(conn, [requeue(conn, keys)], asynchronous=wants_async())
+    return start(conn, [requeue(conn, keys)], asynchronous=resources.wants_async())
 
 
 @resources.after_delete("Image")
@@ -111,7 +116,7 @@ def reingest(cls: Class, keys: Mapping[str, Any]) -> Response:
     conn = connection()
     if not store("Image").exists(conn, keys):
         raise resources.not_found(IMAGE, keys)
-    follow_up = start(conn, [requeue(conn, keys)], asynchronous=wants_async())
+    follow_up = start(conn, [requeue(conn, keys)], asynchronous=resources.wants_async())
     conn.commit()
     status = follow_up() or 200
     return _image_response(conn, keys, status)
@@ -120,7 +125,7 @@ def reingest(cls: Class, keys: Mapping[str, Any]) -> Response:
 def _image_response(conn: Connection, keys: Mapping[str, Any], status: int) -> Response:
     values = resources.read(conn, IMAGE, keys)
     assert values is not None
-    headers = {"Preference-Applied": ASYNC} if status == 202 else None
+    headers = resources.accepted_headers(status)
     return jsonld.response(resources.document(IMAGE, values), status, headers)
 
 

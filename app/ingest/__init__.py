@@ -13,10 +13,11 @@ from app.ingest.queue import CeleryQueue, EmbeddedQueue, settings_of
 def init_app(app: Flask) -> None:
     """Choose the queue (a broker if configured, else embedded) and start the embedded worker."""
     Image.MAX_IMAGE_PIXELS = int(app.config["MAX_IMAGE_PIXELS"])
+    engine, settings = app.extensions["dlcs.engine"], settings_of(app)
     if app.config.get("BROKER_URL"):
-        app.extensions["dlcs.queue"] = CeleryQueue(app)
+        app.extensions["dlcs.queue"] = CeleryQueue(app, engine, settings)
         return
-    queue = EmbeddedQueue(app.extensions["dlcs.engine"], settings_of(app))
+    queue = EmbeddedQueue(engine, settings)
     app.extensions["dlcs.queue"] = queue
     if app.config.get("EMBEDDED_WORKER"):
 

@@ -1,11 +1,19 @@
-"""The ingest queue: embedded (a table and a thread) or Celery workers on a broker.
+"""The ingest queue: every ingest is first a row of the jobs table, run by whoever holds it.
 
-The embedded queue needs no other service: jobs are rows written in the same transaction as
-the images they ingest, a thread of the server takes them one at a time, and a job is
-deleted only once its image is ingested, so neither a crash nor a restart loses one. With
-``DLCS_BROKER_URL`` set, jobs go to Celery instead (RabbitMQ or Redis), to be run by
-``dlcs worker`` processes on any number of machines; messages are acknowledged only after
-the work is done, so a worker killed mid-job leaves its job to another.
+A job is written in the same transaction as the image it ingests, so it exists exactly if
+the registration does. Each row is held by at most one process at a time, until its lease
+expires: a worker running it, a request ingesting it at once (immediate mode), or a request
+publishing it to the broker. A holder that dies lets its lease run out and the job is taken
+up again, so any process may die at any moment and every image still ends ingested or with
+an error.
+
+Without a broker the queue is embedded: a thread of the server (or ``dlcs worker``) takes
+the jobs one at a time and deletes each once its image is ingested. With
+``DLCS_BROKER_URL`` the table is an outbox: the request that wrote the jobs publishes them to
+Celery after its commit and deletes their rows once the broker has confirmed them; a
+``dlcs worker`` sweeps up and publishes the rows whose publisher died first. Celery then
+delivers each at least once (messages are acknowledged after the work), and ingest is
+idempotent.
 """
 
 from __future__ import annotations
@@ -14,8 +22,7 @@ import datetime as dt
 import logging
 import threading
 import uuid
-from collections.abc import Iterable
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
 from flask import Flask
 from sqlalchemy import Connection, Engine, delete, insert, or_, select, update
@@ -26,9 +33,12 @@ from app.store import now, store
 
 log = logging.getLogger(__name__)
 
-LEASE = dt.timedelta(minutes=5)  # a claimed job is given to another worker after this
 MAX_ATTEMPTS = 5
 POLL_SECONDS = 1.0
+# How long a holder may take beyond the fetch's own deadline: measuring, thumbnails, recording.
+MARGIN = dt.timedelta(minutes=2)
+SWEEP_SECONDS = 5.0
+SWEEP_BATCH = 500
 
 
 class Job(NamedTuple):
@@ -45,12 +55,11 @@ class Job(NamedTuple):
         return {"customer": self.customer, "space": self.space, "image": self.image}
 
 
-class Queue(Protocol):
-    """Where ingest jobs go: ``submit`` inside the transaction, ``flush`` after its commit."""
+class Held(NamedTuple):
+    """Jobs written by one request, and the token that holds them (None: nobody does)."""
 
-    def submit(self, conn: Connection, jobs: list[Job]) -> list[Job]: ...
-
-    def flush(self, jobs: list[Job]) -> None: ...
+    jobs: list[Job]
+    token: str | None
 
 
 def give_up(engine: Engine, job: Job, message: str) -> None:
@@ -63,70 +72,124 @@ def give_up(engine: Engine, job: Job, message: str) -> None:
         )
 
 
-class EmbeddedQueue:
-    """Jobs in a table of the database, run by a thread of this process (or ``dlcs worker``)."""
+def _free(moment: dt.datetime) -> Any:
+    # A job nobody holds, or whose holder's lease has run out.
+    return or_(ingest_jobs.c.claimed_by.is_(None), ingest_jobs.c.expires < moment)
+
+
+class Queue:
+    """The jobs table; :class:`EmbeddedQueue` and :class:`CeleryQueue` say who runs the jobs."""
 
     def __init__(self, engine: Engine, settings: service.IngestSettings) -> None:
         self.engine = engine
         self.settings = settings
-        self.worker = uuid.uuid4().hex
+        # What a worker holds a job for: the whole fetch, and what follows it.
+        self.lease = dt.timedelta(seconds=settings.fetch.total_timeout) + MARGIN
+
+    def hold(self, conn: Connection, jobs: list[Job], lease: dt.timedelta) -> Held:
+        """Write jobs in the caller's transaction, held by a new token for ``lease``."""
+        token = uuid.uuid4().hex
+        self._write(conn, jobs, token, now() + lease)
+        return Held(jobs, token)
+
+    def offer(self, conn: Connection, jobs: list[Job]) -> Held:
+        """Write jobs in the caller's transaction for the background to run (Prefer, batches)."""
+        self._write(conn, jobs, None, None)
+        return Held(jobs, None)
+
+    def hand_over(self, held: Held) -> None:
+        """After the commit: leave the jobs to the background."""
+        raise NotImplementedError
+
+    def finished(self, held: Held) -> None:
+        """Delete the rows of held jobs that are done (their results are recorded)."""
+        if held.token is not None:
+            self._delete(held.token)
+
+    def _delete(self, token: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(ingest_jobs).where(ingest_jobs.c.claimed_by == token))
+
+    @staticmethod
+    def _write(
+        conn: Connection, jobs: list[Job], token: str | None, expires: dt.datetime | None
+    ) -> None:
+        if jobs:
+            rows = [{**j._asdict(), "claimed_by": token, "expires": expires} for j in jobs]
+            conn.execute(insert(ingest_jobs), rows)
+
+    def claim(
+        self, count: int = 1, lease: dt.timedelta | None = None, *, attempt: bool = True
+    ) -> tuple[str, list[dict[str, Any]]]:
+        """Take up to ``count`` of the oldest jobs free to take; return the token and rows.
+
+        ``lease``: how long they are held (a worker's by default); ``attempt``: the taking
+        counts as an attempt to run them (a job tried too often is given up).
+        """
+        moment, token = now(), uuid.uuid4().hex
+        tries = ingest_jobs.c.attempts + 1 if attempt else ingest_jobs.c.attempts
+        oldest = (
+            select(ingest_jobs.c.id).where(_free(moment)).order_by(ingest_jobs.c.id).limit(count)
+        )
+        with self.engine.connect() as conn:
+            # Looked for first, outside a write: a poll that finds nothing commits nothing.
+            if conn.execute(oldest).first() is None:
+                return token, []
+            conn.rollback()
+            conn.info["write"] = True
+            with conn.begin():
+                taken = conn.execute(
+                    update(ingest_jobs)
+                    .where(ingest_jobs.c.id.in_(oldest.scalar_subquery()), _free(moment))
+                    .values(
+                        claimed_by=token, expires=moment + (lease or self.lease), attempts=tries
+                    )
+                    .returning(*ingest_jobs.c)
+                ).all()
+            conn.info.pop("write", None)
+        return token, [dict(row._mapping) for row in taken]
+
+    def _runnable(self, rows: list[dict[str, Any]]) -> list[Job]:
+        # The jobs of rows that have not been tried too often (the others are given up).
+        jobs = []
+        for row in rows:
+            job = Job(row["customer"], row["space"], row["image"], row["generation"])
+            if row["attempts"] > MAX_ATTEMPTS:
+                give_up(self.engine, job, f"ingest was tried {MAX_ATTEMPTS} times, never finished")
+            else:
+                jobs.append(job)
+        return jobs
+
+
+class EmbeddedQueue(Queue):
+    """Jobs run by threads of this process (``start``) or of ``dlcs worker``."""
+
+    def __init__(self, engine: Engine, settings: service.IngestSettings) -> None:
+        super().__init__(engine, settings)
         self.wake = threading.Event()
         self.stopping = threading.Event()
         self.thread: threading.Thread | None = None
 
-    def submit(self, conn: Connection, jobs: list[Job]) -> list[Job]:
-        """Write the jobs in the caller's transaction: they exist exactly if it commits."""
-        if jobs:
-            conn.execute(insert(ingest_jobs), [j._asdict() for j in jobs])
-        return jobs
-
-    def flush(self, jobs: list[Job]) -> None:
-        """Wake the thread."""
-        if jobs:
-            self.wake.set()
-
-    def claim(self) -> dict[str, Any] | None:
-        """Take the oldest job nobody holds (or whose holder's lease ran out)."""
-        moment = now()
-        free = or_(ingest_jobs.c.claimed_at.is_(None), ingest_jobs.c.claimed_at < moment - LEASE)
-        oldest = select(ingest_jobs.c.id).where(free).order_by(ingest_jobs.c.id).limit(1)
-        with self.engine.connect() as conn:
-            # Looked for first, outside a write: a poll that finds nothing commits nothing,
-            # so an idle queue leaves every process's kept responses alone (representations).
-            if conn.execute(oldest).first() is None:
-                return None
-            conn.rollback()
-            conn.info["write"] = True
-            with conn.begin():
-                row = conn.execute(
+    def hand_over(self, held: Held) -> None:
+        """Let go of the jobs (a worker takes them at once), and wake the thread."""
+        if held.token is not None and held.jobs:
+            with self.engine.begin() as conn:
+                conn.execute(
                     update(ingest_jobs)
-                    .where(ingest_jobs.c.id == oldest.scalar_subquery(), free)
-                    .values(
-                        claimed_by=self.worker,
-                        claimed_at=moment,
-                        attempts=ingest_jobs.c.attempts + 1,
-                    )
-                    .returning(*ingest_jobs.c)
-                ).first()
-            conn.info.pop("write", None)
-        return dict(row._mapping) if row is not None else None
+                    .where(ingest_jobs.c.claimed_by == held.token)
+                    .values(claimed_by=None, expires=None)
+                )
+        if held.jobs:
+            self.wake.set()
 
     def run_one(self) -> bool:
         """Run one job; return False when there was none to run."""
-        row = self.claim()
-        if row is None:
+        token, rows = self.claim()
+        if not rows:
             return False
-        job = Job(row["customer"], row["space"], row["image"], row["generation"])
-        if row["attempts"] > MAX_ATTEMPTS:
-            give_up(self.engine, job, f"ingest was tried {MAX_ATTEMPTS} times and never finished")
-        else:
+        for job in self._runnable(rows):
             service.ingest(self.engine, self.settings, job.keys, job.generation)
-        with self.engine.begin() as conn:
-            conn.execute(
-                delete(ingest_jobs).where(
-                    ingest_jobs.c.id == row["id"], ingest_jobs.c.claimed_by == self.worker
-                )
-            )
+        self._delete(token)
         return True
 
     def drain(self) -> int:
@@ -136,12 +199,8 @@ class EmbeddedQueue:
             count += 1
         return count
 
-    def waiting(self) -> int:
-        """Return how many jobs are in the table."""
-        with self.engine.connect() as conn:
-            return len(conn.execute(select(ingest_jobs.c.id)).all())
-
-    def _loop(self) -> None:
+    def run(self) -> None:
+        """Run jobs as they come, until :meth:`stop`."""
         while not self.stopping.is_set():
             try:
                 if self.run_one():
@@ -155,7 +214,7 @@ class EmbeddedQueue:
     def start(self) -> None:
         """Start the thread that runs jobs in the background."""
         if self.thread is None:
-            self.thread = threading.Thread(target=self._loop, name="dlcs-ingest", daemon=True)
+            self.thread = threading.Thread(target=self.run, name="dlcs-ingest", daemon=True)
             self.thread.start()
 
     def stop(self) -> None:
@@ -167,23 +226,60 @@ class EmbeddedQueue:
             self.thread = None
 
 
-class CeleryQueue:
-    """Jobs published to a Celery broker after the transaction commits."""
+class CeleryQueue(Queue):
+    """Jobs published to a Celery broker after the commit, the table being their outbox."""
 
-    def __init__(self, app: Flask) -> None:
+    def __init__(self, app: Flask, engine: Engine, settings: service.IngestSettings) -> None:
         from app.ingest import tasks
 
+        super().__init__(engine, settings)
         self.tasks = tasks
+        self.stopping = threading.Event()
+        # How long a request has to publish what it queued before a sweeper does instead.
+        self.publish_lease = dt.timedelta(seconds=float(app.config["OUTBOX_SECONDS"]))
         tasks.configure(app)
 
-    def submit(self, conn: Connection, jobs: list[Job]) -> list[Job]:
-        """Nothing to write: the jobs are published by :meth:`flush`."""
-        return jobs
+    def offer(self, conn: Connection, jobs: list[Job]) -> Held:
+        """Write jobs held for publishing by this request (a sweeper's, should it die first)."""
+        return self.hold(conn, jobs, self.publish_lease)
 
-    def flush(self, jobs: Iterable[Job]) -> None:
-        """Publish the jobs."""
+    def hand_over(self, held: Held) -> None:
+        """Publish the jobs (the broker confirms each), then delete their rows.
+
+        When the broker cannot be reached the rows stay, and a sweeper publishes them once
+        it can: what was committed is never lost.
+        """
+        try:
+            self._publish(held.jobs)
+        except Exception:
+            log.exception("the broker took no ingest jobs; a dlcs worker will publish them")
+            return
+        self.finished(held)
+
+    def _publish(self, jobs: list[Job]) -> None:
         for job in jobs:
             self.tasks.ingest_task.apply_async(args=tuple(job))
+
+    def sweep(self) -> int:
+        """Publish the jobs whose publisher died first (or never could); return how many."""
+        token, rows = self.claim(SWEEP_BATCH, self.publish_lease, attempt=False)
+        if rows:
+            jobs = [Job(r["customer"], r["space"], r["image"], r["generation"]) for r in rows]
+            self.hand_over(Held(jobs, token))
+        return len(rows)
+
+    def sweep_forever(self) -> None:
+        """Sweep every few seconds until :meth:`stop` (a thread of ``dlcs worker``)."""
+        while not self.stopping.wait(SWEEP_SECONDS):
+            try:
+                while self.sweep() == SWEEP_BATCH:
+                    pass
+            except Exception:
+                log.exception("sweeping the ingest outbox failed; trying again")
+
+    def stop(self) -> None:
+        """Stop :meth:`sweep_forever`."""
+        self.stopping.set()
 
 
 def settings_of(app: Flask) -> service.IngestSettings:

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Engine, select, update
 
 from app.ingest.derivatives import make_thumbnails, remove_thumbnails
-from app.ingest.fetch import FetchSettings, IngestError, fetch
+from app.ingest.fetch import FetchSettings, IngestError, Overdue, fetch
 from app.ingest.inspect import Inspected, check_family, inspect
 from app.models import CHILDREN, TABLES
 from app.store import now, store
@@ -35,6 +35,9 @@ class IngestSettings:
     storage: str
     max_pixels: int
     thumbnail_policy: str = "default"
+    # A fetch past its deadline is not recorded as a failure but raised (Overdue): the
+    # request that ran it hands the job to the queue, which fetches with the full deadline.
+    hand_over_overdue: bool = False
 
 
 def thumbnail_sizes(engine: Engine, policy: str) -> list[int]:
@@ -89,6 +92,8 @@ def process(
     try:
         found = _measure(source, family, keys, sizes, settings)
     except IngestError as exc:
+        if isinstance(exc, Overdue) and settings.hand_over_overdue:
+            raise
         remove_thumbnails(settings.storage, keys)
         return _failed(str(exc))
     except Exception:

@@ -23,7 +23,9 @@ def configure(app: Flask) -> Celery:
         task_ignore_result=True,
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
-        broker_transport_options={"visibility_timeout": 600},
+        # confirm_publish (AMQP): a publish returns once the broker has the message, so the
+        # outbox row is deleted only then. visibility_timeout (Redis): longer than any ingest.
+        broker_transport_options={"confirm_publish": True, "visibility_timeout": 900},
     )
     return celery
 
