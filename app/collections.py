@@ -387,7 +387,10 @@ def collection_document(
     def page_url(number: int, *cursor: tuple[str, str]) -> str:
         return _url(path_url, [*kept, (dlcs.PAGE, number), *cursor])
 
-    if dlcs.PAGE in request.args:
+    # The view is the page as it was asked for: a client (Alcaeus) takes the collection as
+    # the root of what it fetched by finding the view whose @id is that URL. Only the bare
+    # collection URL, which is the collection's own @id, names its first page canonically.
+    if request.query_string:
         view_id = f"{path_url}?{request.query_string.decode()}"
     else:
         view_id = page_url(page)

@@ -51,6 +51,17 @@ out.collection = {
   view: images.view && images.view.length ? images.view[0].id.value : null,
 }
 
+// A page asked for by its size alone (no page number): Alcaeus takes the collection as the
+// page's root only when the view's @id is the URL it fetched.
+const paged = await load(`${base}/customers/${customer}/spaces/1/images?pageSize=2`)
+out.page = {
+  id: paged.id.value,
+  types: ids([...paged.types].map((t) => t.id)),
+  members: paged.member ? paged.member.map((m) => m.id.value) : [],
+  view: paged.view && paged.view.length ? paged.view[0].id.value : null,
+  next: paged.view && paged.view.length && paged.view[0].next ? paged.view[0].next.id.value : null,
+}
+
 const docs = env.hydra.apiDocumentations[0].root
 const imageClass = docs.supportedClass.find((c) => c.id.value.endsWith('vocab#Image'))
 out.documentation = {

@@ -43,6 +43,11 @@ def test_alcaeus_follows_links_and_finds_operations(server):
     assert found["policy"]["operations"] == ["GET"]
     assert found["collection"]["totalItems"] == 1
     assert found["collection"]["members"] == [f"{base}/customers/{c}/spaces/1/images/pic"]
+    images = f"{base}/customers/{c}/spaces/1/images"
+    assert found["page"]["id"] == images
+    assert found["page"]["types"] == ["http://www.w3.org/ns/hydra/core#Collection"]
+    assert found["page"]["members"] == [f"{images}/pic"]
+    assert found["page"]["view"] == f"{images}?pageSize=2"
     assert len(found["documentation"]["imageProperties"]) == 22
     assert found["documentation"]["imageOperations"] == ["DELETE", "GET", "PATCH", "PUT"]
 
