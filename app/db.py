@@ -20,6 +20,8 @@ from typing import Any
 import psycopg
 from alembic import command
 from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from flask import Flask, current_app, g, has_request_context, request
 from sqlalchemy import URL, Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -278,6 +280,25 @@ def alembic_config(url: str) -> AlembicConfig:
     return cfg
 
 
+def schema_fault(engine: Engine) -> str | None:
+    """Return what is wrong with the database's schema for this app, in one line; None if nothing.
+
+    The database's URL is shown without its password.
+    """
+    script = ScriptDirectory.from_config(alembic_config(str(engine.url)))
+    expected = set(script.get_heads())
+    with engine.connect() as conn:
+        current = set(MigrationContext.configure(conn).get_current_heads())
+    if current == expected:
+        return None
+    where = engine.url.render_as_string(hide_password=True)
+    state = f"is at revision {', '.join(sorted(current))}" if current else "has no tables yet"
+    return (
+        f"the database at {where} {state}, not {', '.join(sorted(expected))}: "
+        "it is not migrated; run `dlcs db upgrade`"
+    )
+
+
 # The key of PostgreSQL's advisory lock that migrations take (any number; this one is ours).
 MIGRATION_LOCK = 0x444C4353  # "DLCS"
 
@@ -476,8 +497,8 @@ def init_app(app: Flask) -> None:
     app.extensions["dlcs.reads"] = IdleConnections(reads, write=False)
     app.extensions["dlcs.writes"] = IdleConnections(engine, write=True)
     auto = app.config.get("AUTO_MIGRATE")
-    if auto is None:
-        auto = not app.config.get("DATABASE_URL")
+    if auto is None:  # an SQLite database is embedded: migrated by whoever opens it
+        auto = engine.dialect.name == "sqlite"
     if auto:
         upgrade(engine)
     app.teardown_appcontext(_close)

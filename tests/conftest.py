@@ -78,6 +78,25 @@ def database_url(database: dict[str, Any], tmp_path: Path) -> str:
 
 
 @pytest.fixture
+def fresh_database(database, tmp_path) -> Iterator[str]:
+    """Return the URL of a database with no tables at all (of the suite's kind)."""
+    if database["kind"] == "sqlite":
+        yield f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
+        return
+    server = make_url(database["url"])
+    name = f"dlcs_fresh_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
 def app(database_url: str, tmp_path: Path):
     """Return an app on a fresh database."""
     app = create_app(

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+from sqlalchemy.engine import make_url
+
+from app import create_app
+from app.db import dispose
 from tests.conftest import basic, make_customer
 
 
@@ -113,3 +118,43 @@ def test_queue_submit_reports_bad_rows_and_queues_nothing(runner, origin, tmp_pa
     result = runner.invoke(args=args)
     assert result.exit_code != 0
     assert "image 2.number1: must be a non-negative integer" in result.output
+
+
+NEED_THE_SCHEMA = [
+    ["customer", "create", "acme"],
+    ["customer", "list"],
+    ["key", "create", "1"],
+    ["key", "list", "1"],
+    ["key", "delete", "1", "k"],
+    ["queue", "submit", "images.csv", "--customer", "1"],
+    ["worker"],
+]
+
+
+@pytest.mark.parametrize("command", NEED_THE_SCHEMA, ids=lambda c: " ".join(c[:2]))
+def test_commands_on_a_database_with_no_tables_say_so_in_one_line(fresh_database, command):
+    url = fresh_database
+    if url.startswith("postgresql"):  # (the server trusts any password: it must not be shown)
+        url = make_url(url).set(password="s3cret").render_as_string(hide_password=False)
+    app = create_app({"DATABASE_URL": url, "AUTO_MIGRATE": False, "EMBEDDED_WORKER": False})
+    try:
+        result = app.test_cli_runner().invoke(args=command)
+    finally:
+        dispose(app)
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert "has no tables yet" in lines[0] and "run `dlcs db upgrade`" in lines[0]
+    assert make_url(url).database in lines[0] and "s3cret" not in lines[0]
+
+
+def test_an_sqlite_database_is_migrated_by_whatever_opens_it(fresh_database):
+    if not fresh_database.startswith("sqlite"):
+        pytest.skip("SQLite alone is migrated without being asked")
+    app = create_app({"DATABASE_URL": fresh_database, "EMBEDDED_WORKER": False})
+    try:
+        result = app.test_cli_runner().invoke(args=["customer", "create", "acme"])
+    finally:
+        dispose(app)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["name"] == "acme"

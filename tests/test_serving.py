@@ -10,15 +10,11 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-import pytest
 import requests
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -62,7 +58,7 @@ def procfile_server(env: dict[str, str], log: Path) -> Iterator[str]:
             try:
                 if requests.get(base + "/", timeout=2).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:  # (not listening yet, or still loading the app)
                 pass
             assert time.monotonic() < deadline, f"gunicorn never answered:\n{log.read_text()}"
             time.sleep(0.2)
@@ -73,25 +69,6 @@ def procfile_server(env: dict[str, str], log: Path) -> Iterator[str]:
             server.wait(timeout=30)
         except subprocess.TimeoutExpired:
             server.kill()
-
-
-@pytest.fixture
-def fresh_database(database, tmp_path) -> Iterator[str]:
-    """Return the URL of a database with no tables at all (of the suite's kind)."""
-    if database["kind"] == "sqlite":
-        yield f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
-        return
-    server = make_url(database["url"])
-    name = f"dlcs_fresh_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield server.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def test_the_procfile_boots_every_worker_on_a_database_with_no_tables(fresh_database, tmp_path):
