@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import threading
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -17,13 +20,20 @@ from sqlalchemy.exc import IntegrityError
 from app import auth, db
 from app.db import connection
 from app.store import now, store
+from app.submit import submit
 
 
-def _require_schema() -> None:
-    """Stop with one line when the database is not migrated to this app's schema."""
-    fault = db.schema_fault(current_app.extensions["dlcs.engine"])
-    if fault is not None:
-        raise click.ClickException(fault)
+def needs_schema(command: Callable[..., None]) -> Callable[..., None]:
+    """Make a command stop with one line when the database is not migrated for this app."""
+
+    @functools.wraps(command)
+    def checked(*args: Any, **kwargs: Any) -> None:
+        fault = db.schema_fault(current_app.extensions["dlcs.engine"])
+        if fault is not None:
+            raise click.ClickException(fault)
+        command(*args, **kwargs)
+
+    return checked
 
 
 def _echo(value: Any) -> None:
@@ -58,16 +68,15 @@ def db_upgrade(revision: str) -> None:
 
 
 @click.group("customer", cls=AppGroup)
-@with_appcontext
 def customer_group() -> None:
     """Manage customers."""
-    _require_schema()
 
 
 @customer_group.command("create")
 @click.argument("name")
 @click.option("--admin", is_flag=True, help="Its keys may act on every customer.")
 @click.option("--display-name", default="", help="The name to show.")
+@needs_schema
 def customer_create(name: str, admin: bool, display_name: str) -> None:
     """Create a customer and its first API key; print them as JSON."""
     conn = connection()
@@ -87,6 +96,7 @@ def customer_create(name: str, admin: bool, display_name: str) -> None:
 
 
 @customer_group.command("list")
+@needs_schema
 def customer_list() -> None:
     """Print every customer as a JSON line."""
     table = store("Customer").table
@@ -95,14 +105,13 @@ def customer_list() -> None:
 
 
 @click.group("key", cls=AppGroup)
-@with_appcontext
 def key_group() -> None:
     """Manage API keys."""
-    _require_schema()
 
 
 @key_group.command("create")
 @click.argument("customer", type=int)
+@needs_schema
 def key_create(customer: int) -> None:
     """Create an API key of CUSTOMER; print it with its secret (shown only now)."""
     if not store("Customer").exists(connection(), {"customer": customer}):
@@ -114,6 +123,7 @@ def key_create(customer: int) -> None:
 
 @key_group.command("list")
 @click.argument("customer", type=int)
+@needs_schema
 def key_list(customer: int) -> None:
     """Print the keys of CUSTOMER (never their secrets)."""
     table = store("Key").table
@@ -125,6 +135,7 @@ def key_list(customer: int) -> None:
 @key_group.command("delete")
 @click.argument("customer", type=int)
 @click.argument("key")
+@needs_schema
 def key_delete(customer: int, key: str) -> None:
     """Delete KEY of CUSTOMER."""
     if not store("Key").delete(connection(), {"customer": customer, "key": key}):
@@ -135,17 +146,35 @@ def key_delete(customer: int, key: str) -> None:
 
 
 @click.group("queue", cls=AppGroup)
-@with_appcontext
 def queue_group() -> None:
     """Register images in batches."""
-    _require_schema()
+
+
+@queue_group.command("submit")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--customer", type=int, required=True, help="The customer the images belong to.")
+@click.option("--space", type=int, help="The space of images that name none.")
+@click.option("--batch-size", type=click.IntRange(1, 10_000), default=500, show_default=True)
+@click.option("--wait/--no-wait", default=True, help="Show progress until the batches finish.")
+@needs_schema
+def queue_submit(file: Path, customer: int, space: int | None, batch_size: int, wait: bool) -> None:
+    """Register the images listed in FILE (CSV or JSON) through the customer's queue.
+
+    \b
+    CSV: a header row of Image properties, then one image a row, e.g.
+      id,space,origin,string1,tags
+      p1,1,https://example.org/p1.jpg,book-7,red;blue
+    Lists (tags, roles) separate their values with ';'. JSON: a list of images,
+    or a Collection with them as its member.
+
+    It exits with status 1 when nothing was queued, or when an image ended
+    with an error (each is printed); with --no-wait, once they are queued.
+    """
+    submit(file, customer, space, batch_size, wait)
 
 
 def init_app(app: Flask) -> None:
     """Add the commands to the app's CLI."""
-    from app.submit import submit_command
-
-    queue_group.add_command(submit_command)
     for group in (db_group, customer_group, key_group, queue_group, worker_command):
         app.cli.add_command(group)
 
@@ -169,9 +198,9 @@ main = FlaskGroup(create_app=_create, help="The DLCS Image API server.")
     help="How many images to ingest at once.",
 )
 @with_appcontext
+@needs_schema
 def worker_command(concurrency: int) -> None:
     """Ingest queued images: from the broker (DLCS_BROKER_URL), or else the embedded queue."""
-    _require_schema()
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     queue = app.extensions["dlcs.queue"]
     if app.config.get("BROKER_URL"):

@@ -11,11 +11,12 @@ from typing import Any
 
 import click
 from flask import current_app
-from flask.cli import with_appcontext
+from sqlalchemy import select
 
 from app.api.ingest import BATCH, create_batch
 from app.db import connection
 from app.errors import ApiError
+from app.models import TABLES
 from app.resources import read
 from vocab import dlcs
 
@@ -47,7 +48,8 @@ def read_members(path: Path, space: int | None) -> list[dict[str, Any]]:
         data = json.loads(text)
         members = data.get("member", []) if isinstance(data, dict) else data
     else:
-        rows = csv.DictReader(io.StringIO(text))
+        rows = list(csv.DictReader(io.StringIO(text)))
+        _warn_of_commas(rows)
         members = [
             {k: _typed(k, v) for k, v in row.items() if k and v not in (None, "")} for row in rows
         ]
@@ -59,6 +61,20 @@ def read_members(path: Path, space: int | None) -> list[dict[str, Any]]:
         if isinstance(member, dict) and isinstance(member.get("space"), str):
             member["space"] = int(member["space"]) if member["space"].isdigit() else member["space"]
     return members
+
+
+def _warn_of_commas(rows: list[dict[str, Any]]) -> None:
+    # "red,blue" in a list column is one value (the separator is ";"), which a collection's
+    # filter, where commas separate values, could never match: say so before it is stored.
+    for name in {k for row in rows for k in row if k}:
+        if IMAGE.has(name) and IMAGE.prop(name).multiple:
+            cells = [row[name] for row in rows if row.get(name)]
+            if any("," in cell and LIST_SEPARATOR not in cell for cell in cells):
+                click.echo(
+                    f"warning: a {name} cell holds a comma; values of {name} are separated by "
+                    f"'{LIST_SEPARATOR}' (\"red{LIST_SEPARATOR}blue\"), so it is one value",
+                    err=True,
+                )
 
 
 def _line(path: str, start: int) -> str:
@@ -77,18 +93,11 @@ def _run_embedded_queue() -> None:
         time.sleep(0.5)
 
 
-@click.command("submit")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--customer", type=int, required=True, help="The customer the images belong to.")
-@click.option("--space", type=int, help="The space of images that name none.")
-@click.option("--batch-size", type=click.IntRange(1, 10_000), default=500, show_default=True)
-@click.option("--wait/--no-wait", default=True, help="Show progress until the batches finish.")
-@with_appcontext
-def submit_command(
-    file: Path, customer: int, space: int | None, batch_size: int, wait: bool
-) -> None:
-    """Register the images listed in FILE (CSV or JSON) through the customer's queue."""
+def submit(file: Path, customer: int, space: int | None, batch_size: int, wait: bool) -> None:
+    """Register the images listed in ``file`` in batches; watch them unless not ``wait``."""
     members = read_members(file, space)
+    if not members:
+        raise click.ClickException(f"nothing was queued: {file} lists no images")
     base = current_app.config.get("PUBLIC_BASE_URL") or "http://localhost:5000"
     batches = []
     with current_app.test_request_context(base_url=base):
@@ -117,3 +126,19 @@ def submit_command(
                 _run_embedded_queue()
         errors = sum(c["errors"] for c in counts if c)
         click.echo(f"{len(members)} images: {done - errors} ingested, {errors} with errors")
+        if errors:
+            for image, error in _failed(customer, [b["batch"] for b in batches]):
+                click.echo(f"  {image}: {error}", err=True)
+            raise click.ClickException(f"{errors} of {len(members)} images ended with an error")
+
+
+def _failed(customer: int, batches: list[int]) -> list[tuple[str, str]]:
+    """Return the image (space/id) and error of each failed image of the batches."""
+    images = TABLES["Image"]
+    query = (
+        select(images.c.space, images.c.image, images.c.error)
+        .where(images.c.customer == customer, images.c.batch.in_(batches))
+        .where(images.c.error != "", images.c.ingesting.is_(False))
+        .order_by(images.c.space, images.c.image)
+    )
+    return [(f"{r.space}/{r.image}", r.error) for r in connection().execute(query)]

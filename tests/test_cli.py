@@ -132,7 +132,11 @@ NEED_THE_SCHEMA = [
 
 
 @pytest.mark.parametrize("command", NEED_THE_SCHEMA, ids=lambda c: " ".join(c[:2]))
-def test_commands_on_a_database_with_no_tables_say_so_in_one_line(fresh_database, command):
+def test_commands_on_a_database_with_no_tables_say_so_in_one_line(
+    fresh_database, tmp_path, command
+):
+    (tmp_path / "images.csv").write_text("id,origin\nx,http://example.org/x.jpg\n")
+    command = [str(tmp_path / a) if a == "images.csv" else a for a in command]
     url = fresh_database
     if url.startswith("postgresql"):  # (the server trusts any password: it must not be shown)
         url = make_url(url).set(password="s3cret").render_as_string(hide_password=False)
@@ -158,3 +162,52 @@ def test_an_sqlite_database_is_migrated_by_whatever_opens_it(fresh_database):
         dispose(app)
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["name"] == "acme"
+
+
+def _submitter(runner, client, tmp_path, rows: list[str]):
+    made = make_customer(runner, "acme")
+    headers = basic(made["key"], made["secret"])
+    client.put(f"/customers/{made['id']}/spaces/1", json={"name": "s"}, headers=headers)
+    (tmp_path / "images.csv").write_text("\n".join(rows) + ("\n" if rows else ""))
+    args = ["queue", "submit", str(tmp_path / "images.csv"), "--customer", str(made["id"])]
+    return runner.invoke(args=[*args, "--space", "1"]), made, headers
+
+
+def test_queue_submit_fails_when_an_image_ends_with_an_error(runner, origin, tmp_path, client):
+    rows = ["id,origin", f"good,{origin.url('small.jpg')}", f"gone,{origin.url('status/404')}"]
+    result, _, _ = _submitter(runner, client, tmp_path, rows)
+    assert result.exit_code == 1, result.output
+    assert "1 of 2 images ended with an error" in result.output
+    assert "1/gone: the origin answered 404" in result.output
+
+
+@pytest.mark.parametrize("rows", [[], ["id,origin"]], ids=["empty file", "header alone"])
+def test_queue_submit_fails_when_nothing_is_queued(runner, client, tmp_path, rows):
+    result, _, _ = _submitter(runner, client, tmp_path, rows)
+    assert result.exit_code == 1, result.output
+    assert "nothing was queued" in result.output and "lists no images" in result.output
+
+
+def test_queue_submit_warns_of_commas_in_list_cells(runner, origin, tmp_path, client):
+    rows = ["id,origin,tags", f'c,{origin.url("small.jpg")},"red,blue"']
+    result, made, headers = _submitter(runner, client, tmp_path, rows)
+    assert result.exit_code == 0, result.output
+    assert "separated by ';'" in result.output
+    doc = client.get(f"/customers/{made['id']}/spaces/1/images/c", headers=headers).get_json()
+    assert doc["tags"] == ["red,blue"]
+
+
+def test_queue_submit_help_names_the_list_separator(runner):
+    result = runner.invoke(args=["queue", "submit", "--help"])
+    assert "red;blue" in result.output and "separate their values with ';'" in result.output
+
+
+def test_help_needs_no_database(fresh_database):
+    app = create_app(
+        {"DATABASE_URL": fresh_database, "AUTO_MIGRATE": False, "EMBEDDED_WORKER": False}
+    )
+    try:
+        result = app.test_cli_runner().invoke(args=["customer", "create", "--help"])
+    finally:
+        dispose(app)
+    assert result.exit_code == 0 and "Create a customer" in result.output
