@@ -113,7 +113,16 @@ def response(doc: Any, status: int = 200, headers: dict[str, str] | None = None)
 
 
 def error_response(doc: Any, status: int, headers: dict[str, str] | None = None) -> Response:
-    """Return an error body: always JSON-LD (or plain JSON when that is preferred)."""
+    """Return an error body: JSON-LD (or plain JSON when that is preferred).
+
+    A browser that asks for a page it may not see (401, ``Accept: text/html``) gets the
+    console's page of the same Error instead, whose form takes a key and secret.
+    """
+    accept = request.headers.get("Accept", "")
+    if status == 401 and best_match(accept, (JSONLD, JSON, HTML)) == HTML:
+        from app import console
+
+        return _send(console.render(doc, status), HTML, status, headers)
     return _send(dumps(doc), _json_type(), status, headers)
 
 
