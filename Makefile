@@ -5,15 +5,23 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
 CLIENTS := clients/node_modules/.installed
 
 .PHONY: run test lint clean browser bench bench-quick wrk
 
-$(STAMP): setup.cfg pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
-	touch $(STAMP)
+# What serving needs (make run), and that plus the test tools (make test).
+$(RUN_STAMP): setup.cfg pyproject.toml
+	@echo "Installing the server's Python packages into $(VENV) (once; about a minute on a new machine)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
+	@$(BIN)/pip install --quiet --disable-pip-version-check -e .
+	@touch $(RUN_STAMP)
+
+$(STAMP): $(RUN_STAMP)
+	@echo "Installing the test tools into $(VENV) (pytest, ruff, schemathesis, Selenium)"
+	@$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	@touch $(STAMP)
 
 # The real Hydra clients the tests run (Alcaeus, api-doc-parser, hydra-validator).
 $(CLIENTS): clients/package.json clients/package-lock.json
@@ -41,7 +49,8 @@ bench: $(STAMP) wrk
 bench-quick: $(STAMP) wrk
 	$(BIN)/python -m bench.http --quick --database sqlite
 
-run: $(STAMP)
+run: $(RUN_STAMP)
+	@echo "Serving on http://$${HOST:-127.0.0.1}:$${PORT:-5000}/ (SQLite in instance/; Ctrl+C stops)"
 	$(BIN)/dlcs run --host $${HOST:-127.0.0.1} --port $${PORT:-5000}
 
 test: $(STAMP) $(CLIENTS) browser
