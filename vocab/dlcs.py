@@ -37,7 +37,7 @@ UNSUPPORTED = Status(415, "The body is not JSON or JSON-LD")
 UNAVAILABLE = Status(
     503,
     "Unavailable for now, nothing changed: the database did not answer within its statement "
-    "timeout, or the ingest queue could not be reached",
+    "timeout (DLCS_STATEMENT_TIMEOUT)",
 )
 
 
