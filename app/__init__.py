@@ -18,6 +18,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
     from app import api, auth, caching, cli, db, errors, ingest, jsonld, representations
+    from app.delivery import routes as delivery
 
     db.init_app(app)
     representations.init_app(app)
@@ -27,5 +28,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     caching.init_app(app)
     auth.init_app(app)
     api.init_app(app)
+    delivery.init_app(app)
     cli.init_app(app)
     return app

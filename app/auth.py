@@ -208,7 +208,8 @@ def require_admin() -> Caller:
     return found
 
 
-def _guard() -> None:
+def guard() -> None:
+    """Require a key of the customer in the path (a before_request function of the API)."""
     if request.method == "OPTIONS" or request.view_args is None:
         return
     customer = request.view_args.get("customer")
@@ -217,6 +218,5 @@ def _guard() -> None:
 
 
 def init_app(app: Flask) -> None:
-    """Require a key of the customer in the path for everything under ``/customers/{c}``."""
+    """Set up the cache of what the database said of API keys."""
     app.extensions["dlcs.keys"] = KeyCache(float(app.config["AUTH_CACHE_SECONDS"]))
-    app.before_request(_guard)

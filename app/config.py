@@ -60,6 +60,11 @@ class Config:
         # One deadline for a whole fetch (connect, headers, body) by an ingest worker.
         self.ORIGIN_TOTAL_TIMEOUT: float = float(os.environ.get("DLCS_ORIGIN_TOTAL_TIMEOUT", 300))
         self.MAX_IMAGE_PIXELS: int = int(os.environ.get("DLCS_MAX_IMAGE_PIXELS", 250_000_000))
+        # The largest image the IIIF Image API makes (declared as maxWidth/maxHeight, maxArea).
+        self.IIIF_MAX_WIDTH: int = int(os.environ.get("DLCS_IIIF_MAX_WIDTH", 10_000))
+        self.IIIF_MAX_AREA: int = int(os.environ.get("DLCS_IIIF_MAX_AREA", 25_000_000))
+        # How long caches in front may keep an image or info.json before asking again.
+        self.DELIVERY_MAX_AGE: int = int(os.environ.get("DLCS_DELIVERY_MAX_AGE", 3600))
         # Where thumbnails are written; None means a folder in the instance folder.
         self.STORAGE_DIR: str | None = os.environ.get("DLCS_STORAGE_DIR") or None
         # A Celery broker (amqp://, redis://) for `dlcs worker` processes; None: embedded queue.

@@ -196,7 +196,9 @@ def _add_headers(resp: Response) -> Response:
     # add() appends without searching the list: none of these is set before this hook.
     headers.add("Link", _link_header(base_url()))
     origins = current_app.config.get("CORS_ORIGINS", "*")
-    if origins == "*":
+    if "Access-Control-Allow-Origin" in headers:
+        pass  # (IIIF delivery is open to every origin, whatever the API allows)
+    elif origins == "*":
         headers.add("Access-Control-Allow-Origin", "*")
     else:
         origin = request.headers.get("Origin")

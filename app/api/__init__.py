@@ -158,6 +158,8 @@ def _restriction(member: Class) -> list[Any]:
 def routes() -> Blueprint:
     """Return a blueprint with a rule for every resource and collection of the vocabulary."""
     bp = Blueprint("api", __name__)
+    # Everything under /customers/{c} needs a key of customer c (or an admin's).
+    bp.before_request(auth.guard)
     discovery.register(bp)
     routed: set[str | None] = set()
     for cls in sorted(dlcs.CLASSES, key=lambda c: c.name == "EntryPoint"):

@@ -20,7 +20,7 @@ from app import jsonld, links, resources
 from app.db import connection
 from app.errors import ApiError, bad_request
 from app.ingest import service
-from app.ingest.derivatives import remove_thumbnails
+from app.ingest.derivatives import remove_derivatives
 from app.ingest.fetch import Overdue
 from app.ingest.queue import MARGIN, Job, Queue, settings_of
 from app.models import MAX_INTEGER, TABLES
@@ -107,8 +107,8 @@ def ingest_on_write(conn: Connection, keys: Mapping[str, Any]) -> resources.Foll
 
 @resources.after_delete("Image")
 def remove_files(keys: Mapping[str, Any]) -> None:
-    """Remove the thumbnails of a deleted image."""
-    remove_thumbnails(settings_of(current_app).storage, keys)
+    """Remove the thumbnails and pyramids of a deleted image."""
+    remove_derivatives(settings_of(current_app).storage, keys)
 
 
 def reingest(cls: Class, keys: Mapping[str, Any]) -> Response:

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
+import pyvips
 from PIL import Image, ImageOps
 
 QUALITY = 85
@@ -58,3 +59,102 @@ def make_thumbnails(
 def remove_thumbnails(storage: str, keys: Mapping[str, Any]) -> None:
     """Remove the thumbnails of an image, if it has any."""
     shutil.rmtree(thumbnail_dir(storage, keys), ignore_errors=True)
+
+
+# -- the tiled pyramid ---------------------------------------------------------------------------
+
+TILE = 256
+PYRAMID = "pyramid.tif"
+
+
+def derivatives_dir(storage: str, keys: Mapping[str, Any]) -> Path:
+    """Return the folder of an image's derivatives, one folder per registration inside."""
+    digest = hashlib.sha256(str(keys["image"]).encode()).hexdigest()
+    customer, space = int(keys["customer"]), int(keys["space"])
+    return Path(storage) / "derivatives" / str(customer) / str(space) / digest
+
+
+def pyramid_path(storage: str, keys: Mapping[str, Any], generation: int) -> Path:
+    """Return the pyramid made for one registration (``generation``) of an image.
+
+    Its name carries the registration, so a pyramid of an earlier one is never read for
+    a later one, whatever is cached in front.
+    """
+    return derivatives_dir(storage, keys) / str(int(generation)) / PYRAMID
+
+
+def _load(file: IO[bytes]) -> pyvips.Image:
+    # libvips reads most formats, from the file as it streams through (a spooled origin is
+    # put on disk for it); what its build lacks (JPEG 2000) Pillow decodes.
+    file.seek(0)
+    try:
+        source = pyvips.Source.new_from_descriptor(file.fileno())
+        return pyvips.Image.new_from_source(source, "", access="sequential")
+    except pyvips.Error:
+        file.seek(0)
+    with Image.open(file) as opened:
+        picture = ImageOps.exif_transpose(opened)
+        picture = picture.convert("RGBA" if "A" in picture.getbands() else "RGB")
+        bands = len(picture.getbands())
+        return pyvips.Image.new_from_memory(
+            picture.tobytes(), picture.width, picture.height, bands, "uchar"
+        )
+
+
+def _for_jpeg(image: pyvips.Image) -> pyvips.Image:
+    # JPEG holds 8-bit gray or sRGB without alpha: convert, and flatten alpha onto white.
+    image = image.autorot()
+    if image.hasalpha():
+        image = image.flatten(background=[255] * (image.bands - 1))
+    gray = image.interpretation in ("b-w", "grey16")
+    image = image.colourspace("b-w" if gray else "srgb")
+    if image.format != "uchar":
+        image = image.cast("uchar")
+    return image
+
+
+def make_pyramid(
+    file: IO[bytes], storage: str, keys: Mapping[str, Any], generation: int
+) -> tuple[int, int]:
+    """Write the tiled pyramid of an image's registration; return its width and height.
+
+    A TIFF of 256 px JPEG tiles at every level down to one tile (libvips), which the Image
+    API reads any region from at the nearest level. Written to a temporary file and moved
+    into place, so a reader never sees half a pyramid.
+    """
+    image = _for_jpeg(_load(file))
+    target = pyramid_path(storage, keys, generation)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{PYRAMID}.{os.getpid()}.tmp")
+    try:
+        image.tiffsave(
+            str(temporary),
+            tile=True,
+            tile_width=TILE,
+            tile_height=TILE,
+            pyramid=True,
+            compression="jpeg",
+            Q=QUALITY,
+            bigtiff=image.width * image.height * image.bands > 2**31,
+        )
+        os.replace(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return image.width, image.height
+
+
+def remove_pyramids(storage: str, keys: Mapping[str, Any], keep: int | None = None) -> None:
+    """Remove an image's pyramids: all of them, or all but registration ``keep``'s."""
+    folder = derivatives_dir(storage, keys)
+    if keep is None:
+        shutil.rmtree(folder, ignore_errors=True)
+        return
+    for other in folder.glob("*"):
+        if other.name != str(int(keep)):
+            shutil.rmtree(other, ignore_errors=True)
+
+
+def remove_derivatives(storage: str, keys: Mapping[str, Any]) -> None:
+    """Remove everything made from an image: thumbnails and pyramids."""
+    remove_thumbnails(storage, keys)
+    remove_pyramids(storage, keys)

@@ -9,13 +9,21 @@ No database transaction is held open while the origin is fetched.
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+import pyvips
 from sqlalchemy import Engine, select, update
 
-from app.ingest.derivatives import make_thumbnails, remove_thumbnails
+from app.ingest.derivatives import (
+    make_pyramid,
+    make_thumbnails,
+    pyramid_path,
+    remove_derivatives,
+    remove_pyramids,
+)
 from app.ingest.fetch import FetchSettings, IngestError, Overdue, fetch
 from app.ingest.inspect import Inspected, check_family, inspect
 from app.models import CHILDREN, TABLES
@@ -51,7 +59,12 @@ def thumbnail_sizes(engine: Engine, policy: str) -> list[int]:
 
 
 def _measure(
-    source: str, family: str, keys: Mapping[str, Any], sizes: list[int], settings: IngestSettings
+    source: str,
+    family: str,
+    keys: Mapping[str, Any],
+    generation: int,
+    sizes: list[int],
+    settings: IngestSettings,
 ) -> Inspected:
     fetched = fetch(source, settings.fetch)
     try:
@@ -60,8 +73,11 @@ def _measure(
         if found.kind == "image":
             try:
                 make_thumbnails(fetched.file, settings.storage, keys, sizes)
-            except (OSError, ValueError, SyntaxError) as exc:
+                # The pyramid's extent is the image as shown (turned as its EXIF says).
+                width, height = make_pyramid(fetched.file, settings.storage, keys, generation)
+            except (OSError, ValueError, SyntaxError, pyvips.Error) as exc:
                 raise IngestError(f"the image could not be decoded: {exc}") from exc
+            found = replace(found, width=width, height=height)
         return found
     finally:
         fetched.close()
@@ -81,7 +97,12 @@ def _failed(error: str) -> dict[str, Any]:
 
 
 def process(
-    source: str, family: str, keys: Mapping[str, Any], sizes: list[int], settings: IngestSettings
+    source: str,
+    family: str,
+    keys: Mapping[str, Any],
+    generation: int,
+    sizes: list[int],
+    settings: IngestSettings,
 ) -> dict[str, Any]:
     """Ingest ``source``; return the image's new column values, an ``error`` when it failed.
 
@@ -90,15 +111,15 @@ def process(
     if not source:
         return _failed("the image has no origin to ingest")
     try:
-        found = _measure(source, family, keys, sizes, settings)
+        found = _measure(source, family, keys, generation, sizes, settings)
     except IngestError as exc:
         if isinstance(exc, Overdue) and settings.hand_over_overdue:
             raise
-        remove_thumbnails(settings.storage, keys)
+        remove_derivatives(settings.storage, keys)
         return _failed(str(exc))
     except Exception:
         log.exception("ingest of %s failed unexpectedly", dict(keys))
-        remove_thumbnails(settings.storage, keys)
+        remove_derivatives(settings.storage, keys)
         return _failed("ingest failed unexpectedly; the failure was logged")
     is_image = found.kind == "image"
     return {
@@ -126,12 +147,16 @@ def ingest(
     first = row["finished"] is None
     source = row["initialOrigin"] if first and row["initialOrigin"] else row["origin"]
     sizes = thumbnail_sizes(engine, settings.thumbnail_policy)
-    values = process(source, row["family"], keys, sizes, settings)
+    values = process(source, row["family"], keys, generation, sizes, settings)
     condition = [
         target.match(keys),
         images.c.ingest_generation == generation,
         images.c.ingesting.is_(True),
     ]
     with engine.begin() as conn:
-        result = conn.execute(update(images).where(*condition).values(**values))
-    return result.rowcount > 0
+        recorded = conn.execute(update(images).where(*condition).values(**values)).rowcount > 0
+    if recorded and not values["error"]:
+        remove_pyramids(settings.storage, keys, keep=generation)  # (earlier registrations')
+    elif not recorded:  # deleted, or registered again, meanwhile: this pyramid is for nobody
+        shutil.rmtree(pyramid_path(settings.storage, keys, generation).parent, ignore_errors=True)
+    return recorded

@@ -1,0 +1,208 @@
+"""The image server: an image's IIIF description, and any region of it from its pyramid.
+
+A request is read at the pyramid's level nearest above the size asked for (a 256 px tile of a
+level is read from that level's tiles alone), then scaled, mirrored, turned, toned and
+encoded by libvips.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyvips
+
+from app.delivery.iiif import FORMATS, QUALITIES, ImageRequest, Limits
+from app.ingest.derivatives import TILE
+
+CONTEXTS = {
+    3: "http://iiif.io/api/image/3/context.json",
+    2: "http://iiif.io/api/image/2/context.json",
+}
+PROTOCOL = "http://iiif.io/api/image"
+JPEG_QUALITY = 85
+_BICUBIC = pyvips.Interpolate.new("bicubic")
+# What this server does beyond level 2 of each version; each one is tested.
+EXTRA_FEATURES_3 = [
+    "baseUriRedirect",
+    "canonicalLinkHeader",
+    "cors",
+    "jsonldMediaType",
+    "mirroring",
+    "rotationArbitrary",
+    "sizeUpscaling",
+]
+SUPPORTS_2 = [
+    "baseUriRedirect",
+    "canonicalLinkHeader",
+    "cors",
+    "jsonldMediaType",
+    "mirroring",
+    "regionSquare",
+    "rotationArbitrary",
+    "sizeAboveFull",
+]
+
+
+@dataclass(frozen=True)
+class Pyramid:
+    """An image's pyramid: its file and the extent of each level, full size first."""
+
+    path: Path
+    levels: tuple[tuple[int, int], ...]
+
+    @classmethod
+    def open(cls, path: Path) -> Pyramid:
+        """Read the extents of the levels of the pyramid at ``path``."""
+        first = pyvips.Image.new_from_file(str(path), access="random")
+        count = first.get("n-pages") if first.get_typeof("n-pages") else 1
+        levels = [(first.width, first.height)]
+        for page in range(1, count):
+            level = pyvips.Image.new_from_file(str(path), page=page, access="random")
+            levels.append((level.width, level.height))
+        return cls(path, tuple(levels))
+
+    @property
+    def width(self) -> int:
+        """The width of the image."""
+        return self.levels[0][0]
+
+    @property
+    def height(self) -> int:
+        """The height of the image."""
+        return self.levels[0][1]
+
+
+def info(version: int, service_id: str, pyramid: Pyramid, limits: Limits) -> dict[str, Any]:
+    """Return the ``info.json`` of an image for Image API ``version`` (3 or 2)."""
+    sizes = [{"width": w, "height": h} for w, h in reversed(pyramid.levels[1:])]
+    factors = [2**k for k in range(len(pyramid.levels))]
+    tiles = [{"width": TILE, "height": TILE, "scaleFactors": factors}]
+    if version == 3:
+        return {
+            "@context": CONTEXTS[3],
+            "id": service_id,
+            "type": "ImageService3",
+            "protocol": PROTOCOL,
+            "profile": "level2",
+            "width": pyramid.width,
+            "height": pyramid.height,
+            "maxWidth": limits.max_width,
+            "maxHeight": limits.max_height,
+            "maxArea": limits.max_area,
+            "sizes": sizes,
+            "tiles": tiles,
+            "extraQualities": [q for q in QUALITIES if q != "default"],
+            "extraFormats": ["webp"],
+            "extraFeatures": EXTRA_FEATURES_3,
+        }
+    return {
+        "@context": CONTEXTS[2],
+        "@id": service_id,
+        "protocol": PROTOCOL,
+        "width": pyramid.width,
+        "height": pyramid.height,
+        "sizes": sizes,
+        "tiles": tiles,
+        "profile": [
+            "http://iiif.io/api/image/2/level2.json",
+            {
+                "formats": list(FORMATS),
+                "qualities": list(QUALITIES),
+                "supports": SUPPORTS_2,
+                "maxWidth": limits.max_width,
+                "maxHeight": limits.max_height,
+                "maxArea": limits.max_area,
+            },
+        ],
+    }
+
+
+def _level(pyramid: Pyramid, asked: ImageRequest) -> int:
+    # The smallest level that still has at least the pixels asked for.
+    _x, _y, w, h = asked.region
+    tw, th = asked.size
+    level = 0
+    while (
+        level + 1 < len(pyramid.levels)
+        and w / 2 ** (level + 1) >= tw
+        and h / 2 ** (level + 1) >= th
+    ):
+        level += 1
+    return level
+
+
+def render(pyramid: Pyramid, asked: ImageRequest) -> bytes:
+    """Return the encoded result of an image request."""
+    image = _scaled(pyramid, asked)
+    if asked.mirror:
+        image = image.fliphor()
+    image = _turn(image, asked.rotation, transparent=asked.format == "png")
+    image = _tone(image, asked.quality)
+    return _encode(image, asked.format)
+
+
+def _scaled(pyramid: Pyramid, asked: ImageRequest) -> pyvips.Image:
+    # The region at the size asked for, read from the level nearest above that size. A region
+    # rarely starts on a whole pixel of a smaller level: the whole pixels around it are read,
+    # and one affine transform scales them and moves them by the fraction of a pixel, so the
+    # result is not shifted (cropping the scaled pixels instead was off by up to half a pixel
+    # of the result: 4 pixels of the image at 1/9 of its size).
+    level = _level(pyramid, asked)
+    image = pyvips.Image.new_from_file(str(pyramid.path), page=level, access="random")
+    x, y, w, h = asked.region
+    # Each pixel of level k is 2^k x 2^k pixels of the image (a level drops an odd last row or
+    # column rather than stretch to cover it).
+    per = 1 / 2**level
+    fx, fy, fw, fh = x * per, y * per, w * per, h * per
+    left, top = math.floor(fx), math.floor(fy)
+    right = min(image.width, max(left + 1, math.ceil(fx + fw)))
+    bottom = min(image.height, max(top + 1, math.ceil(fy + fh)))
+    image = image.crop(left, top, right - left, bottom - top)
+    tw, th = asked.size
+    if (fx, fy, fw, fh) == (left, top, tw, th):
+        return image  # (whole pixels at their own size)
+    sx, sy = tw / fw, th / fh
+    return image.affine(
+        [sx, 0, 0, sy],
+        oarea=[0, 0, tw, th],
+        odx=-(fx - left) * sx,
+        ody=-(fy - top) * sy,
+        interpolate=_BICUBIC,
+        extend="copy",
+    )
+
+
+def _turn(image: pyvips.Image, degrees: float, *, transparent: bool) -> pyvips.Image:
+    if degrees == 0:
+        return image
+    if degrees in (90, 180, 270):
+        return getattr(image, f"rot{int(degrees)}")()
+    if transparent and not image.hasalpha():
+        image = image.bandjoin(255)
+    background = [0] * image.bands if transparent else [255] * image.bands
+    return image.rotate(degrees, background=background)
+
+
+def _tone(image: pyvips.Image, quality: str) -> pyvips.Image:
+    if quality in ("default", "color"):
+        return image
+    alpha = image.extract_band(image.bands - 1) if image.hasalpha() else None
+    gray = image.colourspace("b-w")
+    if gray.hasalpha():
+        gray = gray.extract_band(0)
+    if quality == "bitonal":
+        gray = (gray > 127).ifthenelse(255, 0).cast("uchar")
+    return gray.bandjoin(alpha) if alpha is not None else gray
+
+
+def _encode(image: pyvips.Image, format_: str) -> bytes:
+    if format_ == "jpg":
+        if image.hasalpha():
+            image = image.flatten(background=[255] * (image.bands - 1))
+        return image.jpegsave_buffer(Q=JPEG_QUALITY, keep="none")
+    if format_ == "png":
+        return image.pngsave_buffer(compression=6, keep="none")
+    return image.webpsave_buffer(Q=80, keep="none")
