@@ -271,3 +271,18 @@ BEYOND_LEVEL_2 = [
                  "linkheader_canonical")
     for argument in ("--test", test)
 ]  # fmt: skip
+
+
+def test_any_origin_may_read_images_whatever_the_api_allows(app, client, ingested):
+    app.config["CORS_ORIGINS"] = "https://catalogue.example"
+    preflight = client.options(
+        f"{ingested}/info.json",
+        headers={"Origin": "https://viewer.example", "Access-Control-Request-Method": "GET"},
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["Access-Control-Allow-Origin"] == "*"
+    assert "GET" in preflight.headers["Access-Control-Allow-Methods"]
+    got = client.get(f"{ingested}/info.json", headers={"Origin": "https://viewer.example"})
+    assert got.headers["Access-Control-Allow-Origin"] == "*"
+    api = client.get("/", headers={"Origin": "https://viewer.example"})
+    assert "Access-Control-Allow-Origin" not in api.headers
