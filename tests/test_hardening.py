@@ -29,9 +29,9 @@ def thumbnail_files(app) -> set[Path]:
 @pytest.mark.parametrize("image", ["..", ".", "a/../..", "%2E%2E", "x\\..\\.."])
 def test_thumbnail_folder_stays_inside_its_space(tmp_path, image):
     storage = tmp_path / "storage"
-    folder = thumbnail_dir(str(storage), {"customer": 3, "space": 4, "image": image})
-    space = (storage / "thumbs" / "3" / "4").resolve()
-    assert folder.resolve().parent == space
+    folder = thumbnail_dir(str(storage), {"customer": 3, "space": 4, "image": image}, 7)
+    space = (storage / "derivatives" / "3" / "4").resolve()
+    assert folder.resolve().parent.parent.parent == space
 
 
 @pytest.mark.parametrize("image", ["%2E%2E", "%2E", "..", "."])

@@ -7,7 +7,7 @@ import socket
 import pytest
 from PIL import Image
 
-from app.ingest.derivatives import thumbnail_dir
+from app.ingest.derivatives import derivatives_dir
 from app.ingest.fetch import FetchSettings, IngestError, fetch, is_public
 from tests.conftest import BASE
 
@@ -18,8 +18,8 @@ def url(api, image: str = "img", space: int = 1) -> str:
 
 def thumbs(app, api, image: str = "img") -> dict[int, tuple[int, int]]:
     keys = {"customer": api.customer, "space": 1, "image": image}
-    folder = thumbnail_dir(app.config["STORAGE_DIR"], keys)
-    return {int(p.stem): Image.open(p).size for p in sorted(folder.glob("*.jpg"))}
+    folder = derivatives_dir(app.config["STORAGE_DIR"], keys)
+    return {int(p.stem): Image.open(p).size for p in sorted(folder.glob("*/thumbs/*.jpg"))}
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,15 @@
-"""Thumbnails: JPEGs whose longest edge is each size of the thumbnail policy.
+"""What ingest makes of an image: thumbnails and a tiled pyramid, per registration.
 
-JPEGs are decoded with Pillow's draft mode, which lets the decoder scale by 1/2, 1/4 or
-1/8 while decoding, so a large JPEG is never decoded at full size just to make thumbnails.
+Everything made for one registration of an image (``ingest_generation``) lives in a folder
+named after it, ``derivatives/{customer}/{space}/{sha256 of the id}/{generation}/``: no part
+of a path is taken from an id as it was sent (``..``, ``.``, a name with a separator cannot
+reach outside its folder), and what was made for an earlier registration is never read for
+a later one, whatever is cached in front. A new registration's folder replaces the others
+once its ingest is recorded.
+
+Thumbnails are JPEGs whose longest edge is each size of the thumbnail policy, decoded with
+Pillow's draft mode (the decoder scales by 1/2, 1/4 or 1/8 while decoding, so a large JPEG is
+never decoded at full size just to make thumbnails).
 """
 
 from __future__ import annotations
@@ -17,23 +25,36 @@ import pyvips
 from PIL import Image, ImageOps
 
 QUALITY = 85
+TILE = 256
+PYRAMID = "pyramid.tif"
 
 
-def thumbnail_dir(storage: str, keys: Mapping[str, Any]) -> Path:
-    """Return the folder holding the thumbnails of one image.
-
-    No part of the path is taken from an id as it was sent: the numbers are written as
-    integers and the image is named by the SHA-256 of its id, so no id (``..``, ``.``, a
-    name with a separator) can reach outside its own folder.
-    """
+def derivatives_dir(storage: str, keys: Mapping[str, Any]) -> Path:
+    """Return the folder of an image's derivatives, one folder per registration inside."""
     digest = hashlib.sha256(str(keys["image"]).encode()).hexdigest()
-    return Path(storage) / "thumbs" / str(int(keys["customer"])) / str(int(keys["space"])) / digest
+    customer, space = int(keys["customer"]), int(keys["space"])
+    return Path(storage) / "derivatives" / str(customer) / str(space) / digest
+
+
+def registration_dir(storage: str, keys: Mapping[str, Any], generation: int) -> Path:
+    """Return the folder of what was made for one registration of an image."""
+    return derivatives_dir(storage, keys) / str(int(generation))
+
+
+def thumbnail_dir(storage: str, keys: Mapping[str, Any], generation: int) -> Path:
+    """Return the folder of one registration's thumbnails, named by their longest edge."""
+    return registration_dir(storage, keys, generation) / "thumbs"
+
+
+def pyramid_path(storage: str, keys: Mapping[str, Any], generation: int) -> Path:
+    """Return the pyramid made for one registration of an image."""
+    return registration_dir(storage, keys, generation) / PYRAMID
 
 
 def make_thumbnails(
-    file: IO[bytes], storage: str, keys: Mapping[str, Any], sizes: Iterable[int]
+    file: IO[bytes], storage: str, keys: Mapping[str, Any], generation: int, sizes: Iterable[int]
 ) -> list[int]:
-    """Write the thumbnails of an image; return the sizes made, largest first."""
+    """Write the thumbnails of an image's registration; return the sizes made, largest first."""
     file.seek(0)
     with Image.open(file) as image:
         longest = max(image.size)
@@ -42,7 +63,7 @@ def make_thumbnails(
             return []
         image.draft("RGB", (targets[0], targets[0]))
         picture = ImageOps.exif_transpose(image).convert("RGB")
-    folder = thumbnail_dir(storage, keys)
+    folder = thumbnail_dir(storage, keys, generation)
     folder.mkdir(parents=True, exist_ok=True)
     for size in targets:
         picture.thumbnail((size, size), Image.Resampling.LANCZOS)
@@ -56,31 +77,7 @@ def make_thumbnails(
     return targets
 
 
-def remove_thumbnails(storage: str, keys: Mapping[str, Any]) -> None:
-    """Remove the thumbnails of an image, if it has any."""
-    shutil.rmtree(thumbnail_dir(storage, keys), ignore_errors=True)
-
-
 # -- the tiled pyramid ---------------------------------------------------------------------------
-
-TILE = 256
-PYRAMID = "pyramid.tif"
-
-
-def derivatives_dir(storage: str, keys: Mapping[str, Any]) -> Path:
-    """Return the folder of an image's derivatives, one folder per registration inside."""
-    digest = hashlib.sha256(str(keys["image"]).encode()).hexdigest()
-    customer, space = int(keys["customer"]), int(keys["space"])
-    return Path(storage) / "derivatives" / str(customer) / str(space) / digest
-
-
-def pyramid_path(storage: str, keys: Mapping[str, Any], generation: int) -> Path:
-    """Return the pyramid made for one registration (``generation``) of an image.
-
-    Its name carries the registration, so a pyramid of an earlier one is never read for
-    a later one, whatever is cached in front.
-    """
-    return derivatives_dir(storage, keys) / str(int(generation)) / PYRAMID
 
 
 def _load(file: IO[bytes]) -> pyvips.Image:
@@ -143,8 +140,8 @@ def make_pyramid(
     return image.width, image.height
 
 
-def remove_pyramids(storage: str, keys: Mapping[str, Any], keep: int | None = None) -> None:
-    """Remove an image's pyramids: all of them, or all but registration ``keep``'s."""
+def remove_derivatives(storage: str, keys: Mapping[str, Any], keep: int | None = None) -> None:
+    """Remove what was made of an image: for every registration, or all but ``keep``'s."""
     folder = derivatives_dir(storage, keys)
     if keep is None:
         shutil.rmtree(folder, ignore_errors=True)
@@ -152,9 +149,3 @@ def remove_pyramids(storage: str, keys: Mapping[str, Any], keep: int | None = No
     for other in folder.glob("*"):
         if other.name != str(int(keep)):
             shutil.rmtree(other, ignore_errors=True)
-
-
-def remove_derivatives(storage: str, keys: Mapping[str, Any]) -> None:
-    """Remove everything made from an image: thumbnails and pyramids."""
-    remove_thumbnails(storage, keys)
-    remove_pyramids(storage, keys)

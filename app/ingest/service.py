@@ -20,9 +20,8 @@ from sqlalchemy import Engine, select, update
 from app.ingest.derivatives import (
     make_pyramid,
     make_thumbnails,
-    pyramid_path,
+    registration_dir,
     remove_derivatives,
-    remove_pyramids,
 )
 from app.ingest.fetch import FetchSettings, IngestError, Overdue, fetch
 from app.ingest.inspect import Inspected, check_family, inspect
@@ -72,7 +71,7 @@ def _measure(
         check_family(family, found)
         if found.kind == "image":
             try:
-                make_thumbnails(fetched.file, settings.storage, keys, sizes)
+                make_thumbnails(fetched.file, settings.storage, keys, generation, sizes)
                 # The pyramid's extent is the image as shown (turned as its EXIF says).
                 width, height = make_pyramid(fetched.file, settings.storage, keys, generation)
             except (OSError, ValueError, SyntaxError, pyvips.Error) as exc:
@@ -156,7 +155,7 @@ def ingest(
     with engine.begin() as conn:
         recorded = conn.execute(update(images).where(*condition).values(**values)).rowcount > 0
     if recorded and not values["error"]:
-        remove_pyramids(settings.storage, keys, keep=generation)  # (earlier registrations')
-    elif not recorded:  # deleted, or registered again, meanwhile: this pyramid is for nobody
-        shutil.rmtree(pyramid_path(settings.storage, keys, generation).parent, ignore_errors=True)
+        remove_derivatives(settings.storage, keys, keep=generation)  # (earlier registrations')
+    elif not recorded:  # deleted, or registered again, meanwhile: these are for nobody
+        shutil.rmtree(registration_dir(settings.storage, keys, generation), ignore_errors=True)
     return recorded
