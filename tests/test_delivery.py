@@ -286,3 +286,62 @@ def test_any_origin_may_read_images_whatever_the_api_allows(app, client, ingeste
     assert got.headers["Access-Control-Allow-Origin"] == "*"
     api = client.get("/", headers={"Origin": "https://viewer.example"})
     assert "Access-Control-Allow-Origin" not in api.headers
+
+
+# -- thumbnails -----------------------------------------------------------------------------------
+
+
+def test_the_thumbnail_service_is_level_0_with_the_sizes_made(client, alice, ingested):
+    thumbs = f"/thumbs/{alice.customer}/1/d"
+    assert client.get(thumbs).headers["Location"] == f"http://localhost{thumbs}/info.json"
+    r = client.get(f"{thumbs}/info.json")
+    assert r.status_code == 200 and r.headers["Access-Control-Allow-Origin"] == "*"
+    doc = r.get_json()
+    assert (doc["id"], doc["type"], doc["profile"]) == (
+        f"http://localhost{thumbs}",
+        "ImageService3",
+        "level0",
+    )
+    assert (doc["width"], doc["height"]) == (1024, 768)
+    assert [(s["width"], s["height"]) for s in doc["sizes"]] == [
+        (100, 75),
+        (200, 150),
+        (400, 300),
+        (1024, 768),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("size", "made"),
+    [("max", 1024), ("200,", 200), (",150", 200), ("200,150", 200), ("!200,200", 200),
+     ("!400,1000", 400), ("100,", 100)],
+)  # fmt: skip
+def test_a_made_thumbnail_is_sent_as_stored_for_any_spelling(
+    app, client, alice, ingested, size, made
+):
+    r = client.get(f"/thumbs/{alice.customer}/1/d/full/{size}/0/default.jpg")
+    assert r.status_code == 200 and r.mimetype == "image/jpeg"
+    keys = {"customer": alice.customer, "space": 1, "image": "d"}
+    stored = next(derivatives_dir(app.config["STORAGE_DIR"], keys).glob(f"*/thumbs/{made}.jpg"))
+    assert r.data == stored.read_bytes()
+    assert (
+        client.get(
+            f"/thumbs/{alice.customer}/1/d/full/{size}/0/default.jpg",
+            headers={"If-None-Match": r.headers["ETag"]},
+        ).status_code
+        == 304
+    )
+
+
+def test_a_size_that_was_not_made_is_sent_to_the_image_api(client, alice, ingested):
+    r = client.get(f"/thumbs/{alice.customer}/1/d/full/300,/0/default.jpg")
+    assert r.status_code == 303
+    assert r.headers["Location"] == f"http://localhost{ingested}/full/300,/0/default.jpg"
+    assert open_image(client.get(r.headers["Location"]).data).size == (300, 225)
+
+
+def test_bad_thumbnail_sizes_are_400(client, alice, ingested):
+    r = client.get(f"/thumbs/{alice.customer}/1/d/full/^2000,/0/default.jpg")
+    assert r.status_code == 303  # (not made: the image API says what it makes of it)
+    r = client.get(f"/thumbs/{alice.customer}/1/d/full/2000,/0/default.jpg")
+    assert r.status_code == 400 and r.get_json()["violations"][0]["propertyPath"] == "size"

@@ -15,6 +15,7 @@ never decoded at full size just to make thumbnails).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 from collections.abc import Iterable, Mapping
@@ -27,6 +28,7 @@ from PIL import Image, ImageOps
 QUALITY = 85
 TILE = 256
 PYRAMID = "pyramid.tif"
+SIZES = "sizes.json"
 
 
 def derivatives_dir(storage: str, keys: Mapping[str, Any]) -> Path:
@@ -65,16 +67,24 @@ def make_thumbnails(
         picture = ImageOps.exif_transpose(image).convert("RGB")
     folder = thumbnail_dir(storage, keys, generation)
     folder.mkdir(parents=True, exist_ok=True)
+    made = []
     for size in targets:
         picture.thumbnail((size, size), Image.Resampling.LANCZOS)
         temporary = folder / f".{size}.jpg.tmp"
         picture.save(temporary, "JPEG", quality=QUALITY, optimize=True)
         os.replace(temporary, folder / f"{size}.jpg")
-    wanted = {f"{size}.jpg" for size in targets}
-    for stale in folder.glob("*.jpg"):
-        if stale.name not in wanted:
-            stale.unlink(missing_ok=True)
+        made.append([picture.width, picture.height])
+    # The width and height of each, largest first (the thumbnail service lists them).
+    (folder / SIZES).write_text(json.dumps(made))
     return targets
+
+
+def thumbnail_sizes(storage: str, keys: Mapping[str, Any], generation: int) -> list[list[int]]:
+    """Return the width and height of each thumbnail of a registration, largest first."""
+    try:
+        return json.loads((thumbnail_dir(storage, keys, generation) / SIZES).read_text())
+    except FileNotFoundError:
+        return []
 
 
 # -- the tiled pyramid ---------------------------------------------------------------------------
