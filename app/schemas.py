@@ -80,16 +80,21 @@ def format_datetime(value: dt.datetime) -> str:
 class Link(fields.Field):
     """A link: dumped as the absolute IRI of a resource, or derived from the row's own key."""
 
-    def __init__(self, path: str, *, derived: bool, **kwargs: Any) -> None:
+    def __init__(
+        self, path: str, *, derived: bool, present_if: str | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.path = path
         self.derived = derived
+        self.present_if = present_if
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
         if self.derived:
             known = obj.keys() if isinstance(obj, dict) else ()
             if not set(path_variables(self.path)) <= set(known):
                 return None  # e.g. the entry point's own links without a caller
+            if self.present_if is not None and obj.get(self.present_if) is None:
+                return None
             return links.iri(self.path, obj)
         if value is None or value == "":
             return None
@@ -144,7 +149,13 @@ def schema_field(cls: Class, prop: Prop) -> fields.Field:
     """Return the marshmallow field of one property."""
     if prop.is_derived:
         # dump_default: marshmallow skips a field whose value is missing from the row.
-        return Link(prop.path or "", derived=True, dump_only=True, dump_default="")
+        return Link(
+            prop.path or "",
+            derived=True,
+            present_if=prop.present_if,
+            dump_only=True,
+            dump_default="",
+        )
     if prop.multiple:
         inner = _value_field(prop)
         field: fields.Field = fields.List(
@@ -198,10 +209,12 @@ def lenient_schema(name: str) -> Schema:
 Step = tuple[str, str, Callable[[Any, Mapping[str, Any]], Any] | None]
 
 
-def _derived(path: str) -> Callable[[Any, Mapping[str, Any]], Any]:
+def _derived(path: str, present_if: str | None) -> Callable[[Any, Mapping[str, Any]], Any]:
     names = set(path_variables(path))
 
     def build(_value: Any, row: Mapping[str, Any]) -> Any:
+        if present_if is not None and row.get(present_if) is None:
+            return None
         return links.iri(path, row) if names <= row.keys() else None
 
     return build
@@ -211,7 +224,7 @@ def _step(cls: Class, prop: Prop) -> Step:
     attribute = cls.path_variables[-1] if prop.identifier else prop.name
     convert: Callable[[Any, Mapping[str, Any]], Any]
     if prop.is_derived:
-        return prop.name, "", _derived(prop.path or "")
+        return prop.name, "", _derived(prop.path or "", prop.present_if)
     if prop.link:
         path = dlcs.get(prop.range).path or ""
         if prop.multiple:

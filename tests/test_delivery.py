@@ -345,3 +345,31 @@ def test_bad_thumbnail_sizes_are_400(client, alice, ingested):
     assert r.status_code == 303  # (not made: the image API says what it makes of it)
     r = client.get(f"/thumbs/{alice.customer}/1/d/full/2000,/0/default.jpg")
     assert r.status_code == 400 and r.get_json()["violations"][0]["propertyPath"] == "size"
+
+
+# -- the Image links its services -------------------------------------------------------------
+
+
+def test_the_image_links_its_services_once_ingested_as_an_image(client, alice, origin, ingested):
+    c = alice.customer
+    doc = alice.get(f"/customers/{c}/spaces/1/images/d").get_json()
+    assert doc["imageService"] == f"http://localhost{ingested}"
+    assert doc["thumbnailImageService"] == f"http://localhost/thumbs/{c}/1/d"
+    for link in (doc["imageService"], doc["thumbnailImageService"]):
+        found = client.get(link.removeprefix("http://localhost") + "/info.json")
+        assert found.status_code == 200 and found.get_json()["id"] == link
+    for image, body in (
+        ("plain", {"string1": "no origin"}),
+        ("failed", {"origin": origin.url("status/404")}),
+        ("text", {"origin": origin.url("notes.txt")}),
+    ):
+        doc = alice.put(f"/customers/{c}/spaces/1/images/{image}", body).get_json()
+        assert "imageService" not in doc and "thumbnailImageService" not in doc, image
+
+
+def test_the_console_shows_the_image(client, alice, ingested):
+    page = alice.get(
+        f"/customers/{alice.customer}/spaces/1/images/d", headers={"Accept": "text/html"}
+    ).data.decode()
+    assert f'src="http://localhost/thumbs/{alice.customer}/1/d/full/max/0/default.jpg"' in page
+    assert f'href="http://localhost{ingested}/info.json"' in page

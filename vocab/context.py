@@ -12,7 +12,7 @@ from typing import Any
 
 from vocab import dlcs
 from vocab.model import Class, Prop
-from vocab.terms import HYDRA, OWL, RDF, RDFS, XSD, vocab_iri
+from vocab.terms import HYDRA, IIIF_IMAGE, OWL, RDF, RDFS, XSD, vocab_iri
 
 # Hydra terms used by collections, views and search templates, as defined in every context.
 HYDRA_TERMS: dict[str, Any] = {
@@ -45,6 +45,7 @@ PREFIXES: dict[str, str] = {
     "rdfs": str(RDFS),
     "xsd": str(XSD),
     "owl": str(OWL),
+    "iiif_image": str(IIIF_IMAGE),
 }
 
 

@@ -284,6 +284,27 @@ IMAGE = Class(
             readonly=True,
             link=True,
         ),
+        # Added by the DLCS after the specification, under these names.
+        Prop(
+            "imageService",
+            "ImageService3",
+            "The IIIF Image API service of the image (3.0; 2.1 under /iiif-img/v2/), once it "
+            "has been ingested as an image",
+            readonly=True,
+            link=True,
+            path="/iiif-img/{customer}/{space}/{image}",
+            present_if="width",
+        ),
+        Prop(
+            "thumbnailImageService",
+            "ImageService3",
+            "The IIIF Image API service (level 0) of the thumbnails made of the image, once it "
+            "has been ingested as an image",
+            readonly=True,
+            link=True,
+            path="/thumbs/{customer}/{space}/{image}",
+            present_if="width",
+        ),
     ),
     operations=(
         _get("Image", "Retrieve a Image"),
@@ -714,6 +735,15 @@ ERROR = Class(
     ),
 )
 
+IMAGE_SERVICE = Class(
+    "ImageService3",
+    "IIIF Image API service",
+    "An image served through the IIIF Image API 3.0: its info.json describes it, and any "
+    "region of it at any size is an image request to it.",
+    iri="iiif_image:ImageService3",
+    properties=(),
+)
+
 CLASSES: tuple[Class, ...] = (
     ENTRY_POINT,
     CUSTOMER,
@@ -728,6 +758,7 @@ CLASSES: tuple[Class, ...] = (
     THUMBNAIL_POLICY,
     ERROR,
     VIOLATION,
+    IMAGE_SERVICE,
 )
 BY_NAME: dict[str, Class] = {c.name: c for c in CLASSES}
 

@@ -57,6 +57,8 @@ class Prop:
     means no value, and a property without a value is left out of responses.
     ``max_length`` and ``max_items`` bound what a request may send (``length_limit``,
     ``items_limit``: the declared bound, else MAX_LENGTH and MAX_ITEMS).
+    ``present_if`` names a property of the same resource: a derived link is shown only while
+    that one has a value (an image's IIIF services, once it is ingested as an image).
     """
 
     name: str
@@ -80,6 +82,7 @@ class Prop:
     operations: tuple[Operation, ...] = ()
     max_length: int | None = None
     max_items: int | None = None
+    present_if: str | None = None
 
     @property
     def length_limit(self) -> int | None:

@@ -75,3 +75,9 @@ def vocab_iri(base: str, term: str = "") -> str:
 
 
 __all__ = ["HYDRA", "OWL", "RDF", "RDFS", "VOCAB_PATH", "XSD", "vocab_iri"]
+
+# The IIIF Image API 3.0 vocabulary: the class of the image services that delivery serves.
+IIIF_IMAGE = ClosedNamespace(
+    uri="http://iiif.io/api/image/3#",
+    terms=["ImageService3"],  # an Image API 3.0 service (as its info.json's type says)
+)
