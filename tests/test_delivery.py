@@ -373,3 +373,36 @@ def test_the_console_shows_the_image(client, alice, ingested):
     ).data.decode()
     assert f'src="http://localhost/thumbs/{alice.customer}/1/d/full/max/0/default.jpg"' in page
     assert f'href="http://localhost{ingested}/info.json"' in page
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt", "options"),
+    [
+        ("o.jpg", "JPEG", {}),
+        ("o.png", "PNG", {}),
+        ("o.tif", "TIFF", {"compression": "tiff_lzw"}),
+        ("o.webp", "WEBP", {"quality": 90}),
+        ("o.jp2", "JPEG2000", {}),
+        ("o16.png", "PNG", {"bits": 16}),
+        ("oa.png", "PNG", {"alpha": True}),
+    ],
+)
+def test_origins_of_every_format_are_served(client, alice, origin, name, fmt, options):
+    """JPEG, PNG, TIFF, WebP and JPEG 2000 (which libvips's build lacks: Pillow decodes it)."""
+    gradient = Image.linear_gradient("L").resize((700, 500))
+    if options.pop("bits", None):
+        picture = gradient.point(lambda v: v * 257, "I").convert("I;16")
+    elif options.pop("alpha", None):
+        picture = gradient.convert("RGBA")
+    else:
+        picture = gradient.convert("RGB")
+    picture.save(origin.folder / name, fmt, **options)
+    path = f"/customers/{alice.customer}/spaces/1/images/{name.replace('.', '-')}"
+    doc = alice.put(path, {"origin": origin.url(name)}).get_json()
+    assert (doc["width"], doc["height"], doc["error"]) == (700, 500, ""), doc
+    r = client.get(
+        doc["imageService"].removeprefix("http://localhost") + "/full/350,/0/default.jpg"
+    )
+    assert r.status_code == 200 and open_image(r.data).size == (350, 250)
+    expected = gradient.resize((350, 250))
+    assert difference(open_image(r.data), expected) < 3
