@@ -65,7 +65,14 @@ class Config:
         self.IIIF_MAX_AREA: int = int(os.environ.get("DLCS_IIIF_MAX_AREA", 25_000_000))
         # How long caches in front may keep an image or info.json before asking again.
         self.DELIVERY_MAX_AGE: int = int(os.environ.get("DLCS_DELIVERY_MAX_AGE", 3600))
-        # Where thumbnails are written; None means a folder in the instance folder.
+        # Derivatives in an S3-compatible bucket shared by every machine (s3://bucket/prefix),
+        # at an endpoint of its own if not AWS's; credentials as boto3 finds them (AWS_*).
+        self.STORAGE_URL: str | None = os.environ.get("DLCS_STORAGE_URL") or None
+        self.S3_ENDPOINT_URL: str | None = os.environ.get("DLCS_S3_ENDPOINT_URL") or None
+        # With a bucket: where this machine keeps what it read, and how much at most.
+        self.CACHE_DIR: str | None = os.environ.get("DLCS_CACHE_DIR") or None
+        self.CACHE_MB: float = float(os.environ.get("DLCS_CACHE_MB", 2048))
+        # Where derivatives are written without a bucket; None: a folder in the instance folder.
         self.STORAGE_DIR: str | None = os.environ.get("DLCS_STORAGE_DIR") or None
         # A Celery broker (amqp://, redis://) for `dlcs worker` processes; None: embedded queue.
         self.BROKER_URL: str | None = os.environ.get("DLCS_BROKER_URL") or None

@@ -12,7 +12,7 @@ import pytest
 import pyvips
 from PIL import Image, ImageChops, ImageStat
 
-from app.ingest.derivatives import derivatives_dir
+from app.ingest.derivatives import derivatives_prefix
 from tests.conftest import basic, make_customer
 
 WIDTH, HEIGHT = 1200, 900
@@ -60,7 +60,7 @@ def difference(a: Image.Image, b: Image.Image) -> float:
 
 def test_ingest_makes_one_pyramid_per_registration(app, alice, ingested):
     keys = {"customer": alice.customer, "space": 1, "image": "d"}
-    folder = derivatives_dir(app.config["STORAGE_DIR"], keys)
+    folder = Path(app.config["STORAGE_DIR"]) / derivatives_prefix(keys)
     first = sorted(p.name for p in folder.iterdir())
     assert len(first) == 1 and (folder / first[0] / "pyramid.tif").is_file()
     assert alice.post(f"/customers/{alice.customer}/spaces/1/images/d/reingest").status_code == 200
@@ -322,7 +322,8 @@ def test_a_made_thumbnail_is_sent_as_stored_for_any_spelling(
     r = client.get(f"/thumbs/{alice.customer}/1/d/full/{size}/0/default.jpg")
     assert r.status_code == 200 and r.mimetype == "image/jpeg"
     keys = {"customer": alice.customer, "space": 1, "image": "d"}
-    stored = next(derivatives_dir(app.config["STORAGE_DIR"], keys).glob(f"*/thumbs/{made}.jpg"))
+    folder = Path(app.config["STORAGE_DIR"]) / derivatives_prefix(keys)
+    stored = next(folder.glob(f"*/thumbs/{made}.jpg"))
     assert r.data == stored.read_bytes()
     assert (
         client.get(

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from app.ingest.derivatives import thumbnail_dir
+from app.ingest.derivatives import thumbnail_key
 from app.ingest.fetch import FetchSettings, Overdue, fetch
 
 
@@ -29,9 +29,9 @@ def thumbnail_files(app) -> set[Path]:
 @pytest.mark.parametrize("image", ["..", ".", "a/../..", "%2E%2E", "x\\..\\.."])
 def test_thumbnail_folder_stays_inside_its_space(tmp_path, image):
     storage = tmp_path / "storage"
-    folder = thumbnail_dir(str(storage), {"customer": 3, "space": 4, "image": image}, 7)
+    thumbnail = storage / thumbnail_key({"customer": 3, "space": 4, "image": image}, 7, 100)
     space = (storage / "derivatives" / "3" / "4").resolve()
-    assert folder.resolve().parent.parent.parent == space
+    assert thumbnail.resolve().parent.parent.parent.parent == space
 
 
 @pytest.mark.parametrize("image", ["%2E%2E", "%2E", "..", "."])

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from app.ingest.derivatives import derivatives_dir
+from app.ingest.derivatives import derivatives_prefix
 from app.ingest.fetch import FetchSettings, IngestError, fetch, is_public
 from tests.conftest import BASE
 
@@ -18,7 +19,7 @@ def url(api, image: str = "img", space: int = 1) -> str:
 
 def thumbs(app, api, image: str = "img") -> dict[int, tuple[int, int]]:
     keys = {"customer": api.customer, "space": 1, "image": image}
-    folder = derivatives_dir(app.config["STORAGE_DIR"], keys)
+    folder = Path(app.config["STORAGE_DIR"]) / derivatives_prefix(keys)
     return {int(p.stem): Image.open(p).size for p in sorted(folder.glob("*/thumbs/*.jpg"))}
 
 

@@ -108,7 +108,7 @@ def ingest_on_write(conn: Connection, keys: Mapping[str, Any]) -> resources.Foll
 @resources.after_delete("Image")
 def remove_files(keys: Mapping[str, Any]) -> None:
     """Remove the thumbnails and pyramids of a deleted image."""
-    remove_derivatives(settings_of(current_app).storage, keys)
+    remove_derivatives(current_app.extensions["dlcs.files"], keys)
 
 
 def reingest(cls: Class, keys: Mapping[str, Any]) -> Response:

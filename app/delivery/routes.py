@@ -13,14 +13,14 @@ from app.delivery.images import Pyramid, info, render
 from app.delivery.served import (
     IMAGE_ROOT,
     cached,
+    files,
     json_ld_or_json,
     open_to_all,
     registration,
     service_url,
-    storage,
 )
 from app.errors import ApiError
-from app.ingest.derivatives import pyramid_path
+from app.ingest.derivatives import pyramid_key
 
 PREFIXES = {"": 3, "/v3": 3, "/v2": 2}
 
@@ -28,8 +28,8 @@ PREFIXES = {"": 3, "/v3": 3, "/v2": 2}
 def _pyramid(customer: int, space: int, image: str) -> tuple[Pyramid, int]:
     """Return the pyramid of an image and its registration; 404 saying why there is none."""
     keys, generation = registration(customer, space, image)
-    path = pyramid_path(storage(), keys, generation)
-    if not path.is_file():
+    path = files().local(pyramid_key(keys, generation))
+    if path is None:
         name = f"image {image} of space {space} of customer {customer}"
         raise ApiError(404, f"The {name} has no pyramid yet: ingest it again (reingest).")
     return Pyramid.open(path), generation

@@ -18,7 +18,7 @@ from app import jsonld
 from app.db import connection
 from app.delivery.images import CONTEXTS
 from app.errors import ApiError
-from app.ingest.queue import settings_of
+from app.files import Files
 from app.models import MAX_INTEGER, TABLES
 from app.store import store
 
@@ -61,9 +61,9 @@ def registration(customer: int, space: int, image: str) -> tuple[dict[str, Any],
     return keys, row.ingest_generation
 
 
-def storage() -> str:
-    """Return the folder derivatives are stored in."""
-    return settings_of(current_app).storage
+def files() -> Files:
+    """Return where derivatives are kept."""
+    return current_app.extensions["dlcs.files"]
 
 
 def json_ld_or_json(doc: dict[str, Any], version: int) -> Response:

@@ -17,13 +17,13 @@ from app.delivery.images import CONTEXTS, PROTOCOL
 from app.delivery.served import (
     IMAGE_ROOT,
     cached,
+    files,
     json_ld_or_json,
     registration,
     service_url,
-    storage,
 )
 from app.errors import ApiError
-from app.ingest.derivatives import thumbnail_dir, thumbnail_sizes
+from app.ingest.derivatives import thumbnail_key, thumbnail_sizes
 
 THUMBS_PATH = "/thumbs" + IMAGE_ROOT
 
@@ -33,7 +33,7 @@ _UNLIMITED = iiif.Limits(max_width=10**9, max_height=10**9, max_area=10**18)
 
 def _made(customer: int, space: int, image: str) -> tuple[dict[str, Any], int, list[list[int]]]:
     keys, generation = registration(customer, space, image)
-    sizes = thumbnail_sizes(storage(), keys, generation)
+    sizes = thumbnail_sizes(files(), keys, generation)
     if not sizes:
         name = f"image {image} of space {space} of customer {customer}"
         raise ApiError(404, f"The {name} has no thumbnails: ingest it again (reingest).")
@@ -79,8 +79,10 @@ def thumbnail(customer: int, space: int, image: str, size: str, rotation: str) -
     if found is None or mirror or degrees:
         elsewhere = service_url("/iiif-img", customer, space, image)
         return redirect(f"{elsewhere}/full/{size}/{rotation}/default.jpg", 303)
-    path = thumbnail_dir(storage(), keys, generation) / f"{max(found)}.jpg"
-    resp = current_app.response_class(path.read_bytes(), mimetype="image/jpeg")
+    data = files().read(thumbnail_key(keys, generation, max(found)))
+    if data is None:
+        raise ApiError(404, f"The thumbnail {found[0]},{found[1]} of image {image} is missing.")
+    resp = current_app.response_class(data, mimetype="image/jpeg")
     return cached(resp, generation, "thumbs", found)
 
 

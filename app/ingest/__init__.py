@@ -7,12 +7,14 @@ import atexit
 from flask import Flask
 from PIL import Image
 
+from app.files import files_of
 from app.ingest.queue import CeleryQueue, EmbeddedQueue, settings_of
 
 
 def init_app(app: Flask) -> None:
     """Choose the queue (a broker if configured, else embedded) and start the embedded worker."""
     Image.MAX_IMAGE_PIXELS = int(app.config["MAX_IMAGE_PIXELS"])
+    app.extensions["dlcs.files"] = files_of(app.config, app.instance_path)
     engine, settings = app.extensions["dlcs.engine"], settings_of(app)
     if app.config.get("BROKER_URL"):
         app.extensions["dlcs.queue"] = CeleryQueue(app, engine, settings)

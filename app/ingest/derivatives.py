@@ -1,11 +1,12 @@
 """What ingest makes of an image: thumbnails and a tiled pyramid, per registration.
 
-Everything made for one registration of an image (``ingest_generation``) lives in a folder
-named after it, ``derivatives/{customer}/{space}/{sha256 of the id}/{generation}/``: no part
-of a path is taken from an id as it was sent (``..``, ``.``, a name with a separator cannot
-reach outside its folder), and what was made for an earlier registration is never read for
-a later one, whatever is cached in front. A new registration's folder replaces the others
-once its ingest is recorded.
+Everything made for one registration of an image (``ingest_generation``) is kept under one
+key prefix named after it, ``derivatives/{customer}/{space}/{sha256 of the id}/{generation}/``
+(in :mod:`app.files`: a folder, or a bucket): no part of a key is taken from an id as it was
+sent (``..``, ``.``, a name with a separator cannot reach outside its place), and what was made
+for an earlier registration is never read for a later one, whatever is cached in front. It is
+made in a work folder and published whole; a new registration's replaces the others once its
+ingest is recorded.
 
 Thumbnails are JPEGs whose longest edge is each size of the thumbnail policy, decoded with
 Pillow's draft mode (the decoder scales by 1/2, 1/4 or 1/8 while decoding, so a large JPEG is
@@ -16,8 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -25,38 +24,38 @@ from typing import IO, Any
 import pyvips
 from PIL import Image, ImageOps
 
+from app.files import Files
+
 QUALITY = 85
 TILE = 256
 PYRAMID = "pyramid.tif"
+THUMBS = "thumbs"
 SIZES = "sizes.json"
 
 
-def derivatives_dir(storage: str, keys: Mapping[str, Any]) -> Path:
-    """Return the folder of an image's derivatives, one folder per registration inside."""
+def derivatives_prefix(keys: Mapping[str, Any]) -> str:
+    """Return the key prefix of an image's derivatives, one prefix per registration inside."""
     digest = hashlib.sha256(str(keys["image"]).encode()).hexdigest()
-    customer, space = int(keys["customer"]), int(keys["space"])
-    return Path(storage) / "derivatives" / str(customer) / str(space) / digest
+    return f"derivatives/{int(keys['customer'])}/{int(keys['space'])}/{digest}"
 
 
-def registration_dir(storage: str, keys: Mapping[str, Any], generation: int) -> Path:
-    """Return the folder of what was made for one registration of an image."""
-    return derivatives_dir(storage, keys) / str(int(generation))
+def registration_prefix(keys: Mapping[str, Any], generation: int) -> str:
+    """Return the key prefix of what was made for one registration of an image."""
+    return f"{derivatives_prefix(keys)}/{int(generation)}"
 
 
-def thumbnail_dir(storage: str, keys: Mapping[str, Any], generation: int) -> Path:
-    """Return the folder of one registration's thumbnails, named by their longest edge."""
-    return registration_dir(storage, keys, generation) / "thumbs"
+def pyramid_key(keys: Mapping[str, Any], generation: int) -> str:
+    """Return the key of the pyramid made for one registration of an image."""
+    return f"{registration_prefix(keys, generation)}/{PYRAMID}"
 
 
-def pyramid_path(storage: str, keys: Mapping[str, Any], generation: int) -> Path:
-    """Return the pyramid made for one registration of an image."""
-    return registration_dir(storage, keys, generation) / PYRAMID
+def thumbnail_key(keys: Mapping[str, Any], generation: int, longest: int) -> str:
+    """Return the key of one registration's thumbnail whose longest edge is ``longest``."""
+    return f"{registration_prefix(keys, generation)}/{THUMBS}/{int(longest)}.jpg"
 
 
-def make_thumbnails(
-    file: IO[bytes], storage: str, keys: Mapping[str, Any], generation: int, sizes: Iterable[int]
-) -> list[int]:
-    """Write the thumbnails of an image's registration; return the sizes made, largest first."""
+def make_thumbnails(file: IO[bytes], folder: Path, sizes: Iterable[int]) -> list[list[int]]:
+    """Make an image's thumbnails in ``folder``; return their widths and heights, largest first."""
     file.seek(0)
     with Image.open(file) as image:
         longest = max(image.size)
@@ -65,26 +64,21 @@ def make_thumbnails(
             return []
         image.draft("RGB", (targets[0], targets[0]))
         picture = ImageOps.exif_transpose(image).convert("RGB")
-    folder = thumbnail_dir(storage, keys, generation)
-    folder.mkdir(parents=True, exist_ok=True)
+    (folder / THUMBS).mkdir(parents=True, exist_ok=True)
     made = []
     for size in targets:
         picture.thumbnail((size, size), Image.Resampling.LANCZOS)
-        temporary = folder / f".{size}.jpg.tmp"
-        picture.save(temporary, "JPEG", quality=QUALITY, optimize=True)
-        os.replace(temporary, folder / f"{size}.jpg")
+        picture.save(folder / THUMBS / f"{size}.jpg", "JPEG", quality=QUALITY, optimize=True)
         made.append([picture.width, picture.height])
     # The width and height of each, largest first (the thumbnail service lists them).
-    (folder / SIZES).write_text(json.dumps(made))
-    return targets
+    (folder / THUMBS / SIZES).write_text(json.dumps(made))
+    return made
 
 
-def thumbnail_sizes(storage: str, keys: Mapping[str, Any], generation: int) -> list[list[int]]:
+def thumbnail_sizes(files: Files, keys: Mapping[str, Any], generation: int) -> list[list[int]]:
     """Return the width and height of each thumbnail of a registration, largest first."""
-    try:
-        return json.loads((thumbnail_dir(storage, keys, generation) / SIZES).read_text())
-    except FileNotFoundError:
-        return []
+    found = files.read(f"{registration_prefix(keys, generation)}/{THUMBS}/{SIZES}")
+    return json.loads(found) if found is not None else []
 
 
 # -- the tiled pyramid ---------------------------------------------------------------------------
@@ -120,42 +114,26 @@ def _for_jpeg(image: pyvips.Image) -> pyvips.Image:
     return image
 
 
-def make_pyramid(
-    file: IO[bytes], storage: str, keys: Mapping[str, Any], generation: int
-) -> tuple[int, int]:
-    """Write the tiled pyramid of an image's registration; return its width and height.
+def make_pyramid(file: IO[bytes], folder: Path) -> tuple[int, int]:
+    """Make the tiled pyramid of an image in ``folder``; return its width and height.
 
     A TIFF of 256 px JPEG tiles at every level down to one tile (libvips), which the Image
-    API reads any region from at the nearest level. Written to a temporary file and moved
-    into place, so a reader never sees half a pyramid.
+    API reads any region from at the nearest level.
     """
     image = _for_jpeg(_load(file))
-    target = pyramid_path(storage, keys, generation)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{PYRAMID}.{os.getpid()}.tmp")
-    try:
-        image.tiffsave(
-            str(temporary),
-            tile=True,
-            tile_width=TILE,
-            tile_height=TILE,
-            pyramid=True,
-            compression="jpeg",
-            Q=QUALITY,
-            bigtiff=image.width * image.height * image.bands > 2**31,
-        )
-        os.replace(temporary, target)
-    finally:
-        temporary.unlink(missing_ok=True)
+    image.tiffsave(
+        str(folder / PYRAMID),
+        tile=True,
+        tile_width=TILE,
+        tile_height=TILE,
+        pyramid=True,
+        compression="jpeg",
+        Q=QUALITY,
+        bigtiff=image.width * image.height * image.bands > 2**31,
+    )
     return image.width, image.height
 
 
-def remove_derivatives(storage: str, keys: Mapping[str, Any], keep: int | None = None) -> None:
+def remove_derivatives(files: Files, keys: Mapping[str, Any], keep: int | None = None) -> None:
     """Remove what was made of an image: for every registration, or all but ``keep``'s."""
-    folder = derivatives_dir(storage, keys)
-    if keep is None:
-        shutil.rmtree(folder, ignore_errors=True)
-        return
-    for other in folder.glob("*"):
-        if other.name != str(int(keep)):
-            shutil.rmtree(other, ignore_errors=True)
+    files.remove(derivatives_prefix(keys), str(int(keep)) if keep is not None else None)

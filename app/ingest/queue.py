@@ -294,6 +294,6 @@ def settings_of(app: Flask) -> service.IngestSettings:
             read_timeout=float(cfg["ORIGIN_READ_TIMEOUT"]),
             total_timeout=float(cfg["ORIGIN_TOTAL_TIMEOUT"]),
         ),
-        storage=cfg["STORAGE_DIR"] or f"{app.instance_path}/storage",
+        files=app.extensions["dlcs.files"],
         max_pixels=int(cfg["MAX_IMAGE_PIXELS"]),
     )

@@ -17,10 +17,11 @@ from typing import Any
 import pyvips
 from sqlalchemy import Engine, select, update
 
+from app.files import Files
 from app.ingest.derivatives import (
     make_pyramid,
     make_thumbnails,
-    registration_dir,
+    registration_prefix,
     remove_derivatives,
 )
 from app.ingest.fetch import FetchSettings, IngestError, Overdue, fetch
@@ -39,7 +40,7 @@ class IngestSettings:
     """Everything ingest needs from the configuration."""
 
     fetch: FetchSettings
-    storage: str
+    files: Files
     max_pixels: int
     thumbnail_policy: str = "default"
     # A fetch past its deadline is not recorded as a failure but raised (Overdue): the
@@ -47,7 +48,7 @@ class IngestSettings:
     hand_over_overdue: bool = False
 
 
-def thumbnail_sizes(engine: Engine, policy: str) -> list[int]:
+def policy_sizes(engine: Engine, policy: str) -> list[int]:
     """Return the sizes of a thumbnail policy."""
     sizes = CHILDREN["ThumbnailPolicy"]["sizes"]
     query = (
@@ -70,12 +71,16 @@ def _measure(
         found = inspect(fetched.file, settings.max_pixels)
         check_family(family, found)
         if found.kind == "image":
+            folder = settings.files.work_folder()
             try:
-                make_thumbnails(fetched.file, settings.storage, keys, generation, sizes)
+                make_thumbnails(fetched.file, folder, sizes)
                 # The pyramid's extent is the image as shown (turned as its EXIF says).
-                width, height = make_pyramid(fetched.file, settings.storage, keys, generation)
+                width, height = make_pyramid(fetched.file, folder)
+                settings.files.publish(folder, registration_prefix(keys, generation))
             except (OSError, ValueError, SyntaxError, pyvips.Error) as exc:
                 raise IngestError(f"the image could not be decoded: {exc}") from exc
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)  # (published, or given up)
             found = replace(found, width=width, height=height)
         return found
     finally:
@@ -114,11 +119,11 @@ def process(
     except IngestError as exc:
         if isinstance(exc, Overdue) and settings.hand_over_overdue:
             raise
-        remove_derivatives(settings.storage, keys)
+        remove_derivatives(settings.files, keys)
         return _failed(str(exc))
     except Exception:
         log.exception("ingest of %s failed unexpectedly", dict(keys))
-        remove_derivatives(settings.storage, keys)
+        remove_derivatives(settings.files, keys)
         return _failed("ingest failed unexpectedly; the failure was logged")
     is_image = found.kind == "image"
     return {
@@ -145,7 +150,7 @@ def ingest(
         return False  # deleted, registered again since, or done already
     first = row["finished"] is None
     source = row["initialOrigin"] if first and row["initialOrigin"] else row["origin"]
-    sizes = thumbnail_sizes(engine, settings.thumbnail_policy)
+    sizes = policy_sizes(engine, settings.thumbnail_policy)
     values = process(source, row["family"], keys, generation, sizes, settings)
     condition = [
         target.match(keys),
@@ -155,7 +160,7 @@ def ingest(
     with engine.begin() as conn:
         recorded = conn.execute(update(images).where(*condition).values(**values)).rowcount > 0
     if recorded and not values["error"]:
-        remove_derivatives(settings.storage, keys, keep=generation)  # (earlier registrations')
+        remove_derivatives(settings.files, keys, keep=generation)  # (earlier registrations')
     elif not recorded:  # deleted, or registered again, meanwhile: these are for nobody
-        shutil.rmtree(registration_dir(settings.storage, keys, generation), ignore_errors=True)
+        settings.files.remove(registration_prefix(keys, generation))
     return recorded

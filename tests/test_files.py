@@ -1,0 +1,212 @@
+"""Derivatives in an S3-compatible bucket: a real S3 wire-protocol server on loopback (moto's),
+a bounded cache on each machine's disk, and a web process and a worker that share nothing but
+the bucket (and the database)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import boto3
+import pytest
+
+from app.files import BucketFiles
+from tests.conftest import BASE, Api, LinkedData, basic, make_customer
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "dlcs-test",
+    "AWS_SECRET_ACCESS_KEY": "dlcs-test-secret",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """An S3 server (moto's, the S3 wire protocol) on loopback for the run."""
+    from moto.server import ThreadedMotoServer
+
+    os.environ.update(CREDENTIALS)
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def bucket(s3_endpoint) -> str:
+    """A new empty bucket; its name."""
+    name = f"dlcs-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket=name)
+    return name
+
+
+def objects(endpoint: str, bucket: str) -> list[str]:
+    listed = boto3.client("s3", endpoint_url=endpoint).list_objects_v2(Bucket=bucket)
+    return sorted(item["Key"] for item in listed.get("Contents", ()))
+
+
+def test_files_are_published_read_and_removed(s3_endpoint, bucket, tmp_path):
+    files = BucketFiles(
+        f"s3://{bucket}/pre", endpoint=s3_endpoint, cache_dir=tmp_path / "c", cache_bytes=2**20
+    )
+    for generation in ("1", "2"):
+        folder = files.work_folder()
+        (folder / "thumbs").mkdir()
+        (folder / "thumbs" / "100.jpg").write_bytes(b"jpeg " + generation.encode())
+        (folder / "pyramid.tif").write_bytes(b"tiff " + generation.encode())
+        files.publish(folder, f"d/x/{generation}")
+        assert not folder.exists()
+    assert objects(s3_endpoint, bucket) == [
+        "pre/d/x/1/pyramid.tif",
+        "pre/d/x/1/thumbs/100.jpg",
+        "pre/d/x/2/pyramid.tif",
+        "pre/d/x/2/thumbs/100.jpg",
+    ]
+    assert files.read("d/x/2/thumbs/100.jpg") == b"jpeg 2"
+    local = files.local("d/x/1/pyramid.tif")
+    assert local is not None and local.read_bytes() == b"tiff 1"
+    assert files.read("d/x/3/pyramid.tif") is None and files.local("d/x/3/pyramid.tif") is None
+    files.remove("d/x", keep="2")
+    assert objects(s3_endpoint, bucket) == ["pre/d/x/2/pyramid.tif", "pre/d/x/2/thumbs/100.jpg"]
+    assert files.read("d/x/1/pyramid.tif") is None  # (gone from this machine's cache too)
+    files.remove("d/x")
+    assert objects(s3_endpoint, bucket) == []
+
+
+def test_what_was_read_once_is_read_from_the_local_cache(s3_endpoint, bucket, tmp_path):
+    files = BucketFiles(
+        f"s3://{bucket}", endpoint=s3_endpoint, cache_dir=tmp_path / "c", cache_bytes=2**20
+    )
+    folder = files.work_folder()
+    (folder / "a").write_bytes(b"a" * 1000)
+    files.publish(folder, "p")
+    assert files.read("p/a") == b"a" * 1000
+    boto3.client("s3", endpoint_url=s3_endpoint).delete_object(Bucket=bucket, Key="p/a")
+    assert files.read("p/a") == b"a" * 1000  # (from the cache: the bucket has it no more)
+
+
+def test_the_cache_keeps_within_its_size_least_recently_used_out_first(
+    s3_endpoint, bucket, tmp_path
+):
+    files = BucketFiles(
+        f"s3://{bucket}", endpoint=s3_endpoint, cache_dir=tmp_path / "c", cache_bytes=350_000
+    )
+    folder = files.work_folder()
+    for name in "abcdef":
+        (folder / name).write_bytes(os.urandom(100_000))
+    files.publish(folder, "p")
+    for name in "abc":
+        assert files.read(f"p/{name}") is not None
+        time.sleep(0.02)
+    files.read("p/a")  # (used again: b is now the least recently used)
+    time.sleep(0.02)
+    files.read("p/d")  # (past the limit: b goes, which leaves a tenth free)
+    assert [files.cache.get(f"p/{n}") is not None for n in "abcd"] == [True, False, True, True]
+    assert sum(path.stat().st_size for path in (tmp_path / "c").iterdir()) <= 350_000 * 0.9
+
+
+@pytest.fixture
+def bucket_app(database_url, tmp_path, s3_endpoint, bucket):
+    """An app whose derivatives are in the bucket; what its machine keeps is in tmp/web."""
+    from app import create_app
+    from app.db import dispose
+
+    app = create_app(
+        {
+            "DATABASE_URL": database_url,
+            "AUTO_MIGRATE": False,
+            "EMBEDDED_WORKER": False,
+            "STORAGE_URL": f"s3://{bucket}/dlcs",
+            "S3_ENDPOINT_URL": s3_endpoint,
+            "CACHE_DIR": str(tmp_path / "web" / "cache"),
+            "STORAGE_DIR": str(tmp_path / "web" / "storage"),
+            "ORIGIN_ALLOW_PRIVATE": True,
+        }
+    )
+    yield app
+    dispose(app)
+
+
+def test_an_image_ingested_into_the_bucket_is_served_from_it(
+    bucket_app, origin, s3_endpoint, bucket, tmp_path
+):
+    made = make_customer(bucket_app.test_cli_runner(), "bucketed")
+    client = bucket_app.test_client()
+    api = Api(client, LinkedData(client), basic(made["key"], made["secret"]))
+    c = made["id"]
+    api.put(f"/customers/{c}/spaces/1", {"name": "s"})
+    doc = api.put(
+        f"/customers/{c}/spaces/1/images/b", {"origin": origin.url("photo.jpg")}
+    ).get_json()
+    assert doc["width"] == 640, doc
+    stored = objects(s3_endpoint, bucket)
+    assert any(k.endswith("/pyramid.tif") for k in stored) and any("/thumbs/" in k for k in stored)
+    assert not (tmp_path / "web" / "storage" / "derivatives").exists()
+    tile = client.get(f"/iiif-img/{c}/1/b/0,0,256,256/256,/0/default.jpg")
+    assert tile.status_code == 200 and tile.mimetype == "image/jpeg"
+    thumb = client.get(f"/thumbs/{c}/1/b/full/max/0/default.jpg")
+    assert thumb.status_code == 200
+    assert api.delete(f"/customers/{c}/spaces/1/images/b").status_code == 205
+    assert objects(s3_endpoint, bucket) == []
+
+
+def test_a_web_process_and_a_worker_share_nothing_but_the_bucket(
+    bucket_app, origin, s3_endpoint, bucket, tmp_path
+):
+    """The worker (another process, its own folders) ingests; the web serves what it made."""
+    made = make_customer(bucket_app.test_cli_runner(), "shared")
+    client = bucket_app.test_client()
+    api = Api(client, LinkedData(client), basic(made["key"], made["secret"]))
+    c = made["id"]
+    api.put(f"/customers/{c}/spaces/1", {"name": "s"})
+    members = [{"id": f"w{i}", "space": 1, "origin": origin.url("photo.jpg")} for i in range(3)]
+    batch = api.post(f"/customers/{c}/queue", {"member": members}).get_json()
+    env = {
+        **os.environ,
+        **CREDENTIALS,
+        "DATABASE_URL": bucket_app.config["DATABASE_URL"],
+        "DLCS_AUTO_MIGRATE": "false",
+        "DLCS_STORAGE_URL": bucket_app.config["STORAGE_URL"],
+        "DLCS_S3_ENDPOINT_URL": s3_endpoint,
+        "DLCS_CACHE_DIR": str(tmp_path / "worker" / "cache"),
+        "DLCS_STORAGE_DIR": str(tmp_path / "worker" / "storage"),
+        "DLCS_ORIGIN_ALLOW_PRIVATE": "true",
+    }
+    env.pop("DLCS_BROKER_URL", None)
+    log = tmp_path / "worker.log"
+    worker = subprocess.Popen(
+        [str(Path(sys.executable).parent / "dlcs"), "worker", "-c", "1"],
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        path = batch["@id"].removeprefix(BASE)
+        deadline = time.monotonic() + 60
+        while "finished" not in api.get(path).get_json():
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.2)
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=30)
+    assert api.get(path).get_json()["completed"] == 3
+    assert not (tmp_path / "worker" / "storage" / "derivatives").exists()
+    for i in range(3):
+        r = client.get(f"/iiif-img/{c}/1/w{i}/full/100,/0/default.jpg")
+        assert r.status_code == 200, r.get_json()
+    assert not (tmp_path / "web" / "storage" / "derivatives").exists()
