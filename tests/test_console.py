@@ -2,66 +2,9 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
-CHROMIUM = shutil.which("chromium")
-DRIVER = shutil.which("chromedriver")
-pytestmark = pytest.mark.skipif(
-    not (CHROMIUM and DRIVER), reason="Debian's chromium and chromium-driver are not installed"
-)
-
-
-@pytest.fixture
-def browser(tmp_path):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path / 'chromium'}",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
-    driver.set_page_load_timeout(30)
-    yield driver
-    driver.quit()
-
-
-def wait_for(driver, predicate, seconds: float = 10):
-    """Poll until `predicate` holds. While the console swaps its document, Chromium can fail a
-    lookup with a missing node, a stale one, or an inspector error ("Node with given id does not
-    belong to the document"); all are WebDriverExceptions, and polling simply goes on. A
-    predicate that never holds ends in a TimeoutException after ``seconds``."""
-    from selenium.common.exceptions import WebDriverException
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(driver, seconds, ignored_exceptions=(WebDriverException,)).until(predicate)
-
-
-def text_of(driver, selector: str) -> str:
-    """The text of the first element matching `selector`, read in one script run, so no node
-    handle outlives a document swap between finding it and reading it."""
-    found = driver.execute_script(
-        "const e = document.querySelector(arguments[0]); return e ? e.textContent : null;",
-        selector,
-    )
-    if found is None:
-        from selenium.common.exceptions import NoSuchElementException
-
-        raise NoSuchElementException(selector)
-    return found
+from tests.conftest import text_of, wait_for
 
 
 def test_follow_links_and_patch_an_image_in_the_console(app, pictured, browser):
