@@ -407,3 +407,20 @@ def test_origins_of_every_format_are_served(client, alice, origin, name, fmt, op
     assert r.status_code == 200 and open_image(r.data).size == (350, 250)
     expected = gradient.resize((350, 250))
     assert difference(open_image(r.data), expected) < 3
+
+
+def test_a_whole_tile_of_a_level_is_sent_as_stored(app, client, alice, ingested):
+    """As a viewer asks for tiles: the stored JPEG data, not decoded and encoded again."""
+    import tifffile
+
+    keys = {"customer": alice.customer, "space": 1, "image": "d"}
+    path = next((Path(app.config["STORAGE_DIR"]) / derivatives_prefix(keys)).glob("*/pyramid.tif"))
+    with tifffile.TiffFile(path) as tiff:
+        level1 = tiff.pages[1]  # 600 x 450: tiles of 3 columns, (1, 0) is a whole one
+        with path.open("rb") as file:
+            file.seek(level1.dataoffsets[1])
+            stored = file.read(level1.databytecounts[1])
+    r = client.get(f"{ingested}/512,0,512,512/256,/0/default.jpg")
+    assert r.status_code == 200 and r.data.endswith(stored[2:])
+    edge = client.get(f"{ingested}/1024,0,176,512/88,/0/default.jpg")  # (padded when stored)
+    assert edge.status_code == 200 and open_image(edge.data).size == (88, 256)

@@ -7,12 +7,15 @@ encoded by libvips.
 
 from __future__ import annotations
 
+import functools
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pyvips
+import tifffile
 
 from app.delivery.iiif import FORMATS, QUALITIES, ImageRequest, Limits
 from app.ingest.derivatives import TILE
@@ -48,21 +51,19 @@ SUPPORTS_2 = [
 
 @dataclass(frozen=True)
 class Pyramid:
-    """An image's pyramid: its file and the extent of each level, full size first."""
+    """An image's pyramid: its file, and for each level (full size first) its extent, and
+    where each of its JPEG tiles lies in the file, with the JPEG tables they share."""
 
     path: Path
     levels: tuple[tuple[int, int], ...]
+    offsets: tuple[tuple[int, ...], ...]
+    counts: tuple[tuple[int, ...], ...]
+    tables: tuple[bytes, ...]
 
     @classmethod
     def open(cls, path: Path) -> Pyramid:
-        """Read the extents of the levels of the pyramid at ``path``."""
-        first = pyvips.Image.new_from_file(str(path), access="random")
-        count = first.get("n-pages") if first.get_typeof("n-pages") else 1
-        levels = [(first.width, first.height)]
-        for page in range(1, count):
-            level = pyvips.Image.new_from_file(str(path), page=page, access="random")
-            levels.append((level.width, level.height))
-        return cls(path, tuple(levels))
+        """Read the levels of the pyramid at ``path`` (kept: see :func:`open_pyramid`)."""
+        return open_pyramid(str(path))
 
     @property
     def width(self) -> int:
@@ -73,6 +74,35 @@ class Pyramid:
     def height(self) -> int:
         """The height of the image."""
         return self.levels[0][1]
+
+    def tile(self, level: int, column: int, row: int) -> bytes:
+        """Return one stored tile as a JPEG of its own: the shared tables, then its data."""
+        width = self.levels[level][0]
+        index = row * -(-width // TILE) + column
+        with self.path.open("rb") as file:
+            data = os.pread(file.fileno(), self.counts[level][index], self.offsets[level][index])
+        tables = self.tables[level]
+        # (tables and data are each a JPEG stream: SOI ... EOI; one stream is the two joined)
+        return tables[:-2] + data[2:] if tables else data
+
+
+@functools.lru_cache(maxsize=1024)
+def open_pyramid(path: str) -> Pyramid:
+    """Read a pyramid's levels and the places of its tiles (tifffile reads only the headers).
+
+    Kept for the path, because a pyramid's path names the registration it was made for and
+    its file never changes (a new registration's has another path); reading the headers
+    anew cost more than sending a tile.
+    """
+    with tifffile.TiffFile(path) as tiff:
+        pages = list(tiff.pages)
+        return Pyramid(
+            Path(path),
+            tuple((page.shape[1], page.shape[0]) for page in pages),
+            tuple(tuple(page.dataoffsets) for page in pages),
+            tuple(tuple(page.databytecounts) for page in pages),
+            tuple(page.jpegtables or b"" for page in pages),
+        )
 
 
 def info(version: int, service_id: str, pyramid: Pyramid, limits: Limits) -> dict[str, Any]:
@@ -134,8 +164,30 @@ def _level(pyramid: Pyramid, asked: ImageRequest) -> int:
     return level
 
 
+def stored_tile(pyramid: Pyramid, asked: ImageRequest) -> bytes | None:
+    """Return the stored JPEG of a request that is exactly one whole tile of a level (as a
+    viewer's requests are), neither decoded nor encoded again; None for any other request."""
+    if asked.format != "jpg" or asked.quality not in ("default", "color"):
+        return None
+    if asked.mirror or asked.rotation or asked.size != (TILE, TILE):
+        return None
+    level = _level(pyramid, asked)
+    span = TILE * 2**level
+    x, y, w, h = asked.region
+    if x % span or y % span or (w, h) != (span, span):
+        return None
+    column, row = x // span, y // span
+    width, height = pyramid.levels[level]
+    if (column + 1) * TILE > width or (row + 1) * TILE > height:
+        return None  # (a tile at a level's edge is stored padded to 256 px)
+    return pyramid.tile(level, column, row)
+
+
 def render(pyramid: Pyramid, asked: ImageRequest) -> bytes:
     """Return the encoded result of an image request."""
+    stored = stored_tile(pyramid, asked)
+    if stored is not None:
+        return stored
     image = _scaled(pyramid, asked)
     if asked.mirror:
         image = image.fliphor()

@@ -6,6 +6,7 @@ thumbnail service (``app.delivery.thumbs``) beside them, in one blueprint.
 
 from __future__ import annotations
 
+import pyvips
 from flask import Blueprint, Flask, Response, current_app, redirect
 
 from app.delivery import iiif, thumbs
@@ -120,5 +121,8 @@ def routes() -> Blueprint:
 
 
 def init_app(app: Flask) -> None:
-    """Register the delivery routes."""
+    """Register the delivery routes, and bound what libvips keeps between requests."""
+    # (By default it keeps up to 100 MB of recent operations per process; an image request
+    # seldom repeats one, and four workers each holding that much outgrew their memory.)
+    pyvips.cache_set_max_mem(int(app.config["VIPS_CACHE_MB"]) * 2**20)
     app.register_blueprint(routes())

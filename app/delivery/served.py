@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import quote
 
 from flask import Response, current_app, request
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from app import jsonld
 from app.db import connection
@@ -20,7 +20,6 @@ from app.delivery.images import CONTEXTS
 from app.errors import ApiError
 from app.files import Files
 from app.models import MAX_INTEGER, TABLES
-from app.store import store
 
 _NUMBER = f"digits(max={MAX_INTEGER})"
 # The part of a delivery path that names an image.
@@ -32,23 +31,21 @@ def service_url(root: str, customer: int, space: int, image: str) -> str:
     return f"{jsonld.base_url()}{root}/{customer}/{space}/{quote(image, safe='')}"
 
 
+_IMAGES = TABLES["Image"]
+# What serving an image needs of its row (built once: every tile asks).
+_REGISTRATION = select(
+    _IMAGES.c.ingest_generation,
+    _IMAGES.c.ingesting,
+    _IMAGES.c.error,
+    _IMAGES.c.width,
+    _IMAGES.c.media_type,
+).where(*(_IMAGES.c[k] == bindparam(k) for k in ("customer", "space", "image")))
+
+
 def registration(customer: int, space: int, image: str) -> tuple[dict[str, Any], int]:
     """Return the key of an image and its registration; 404 saying why it cannot be served."""
     keys = {"customer": customer, "space": space, "image": image}
-    images = TABLES["Image"]
-    row = (
-        connection()
-        .execute(
-            select(
-                images.c.ingest_generation,
-                images.c.ingesting,
-                images.c.error,
-                images.c.width,
-                images.c.media_type,
-            ).where(store("Image").match(keys))
-        )
-        .first()
-    )
+    row = connection().execute(_REGISTRATION, keys).first()
     name = f"image {image} of space {space} of customer {customer}"
     if row is None:
         raise ApiError(404, f"There is no {name}.")
