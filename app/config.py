@@ -63,8 +63,6 @@ class Config:
         # The largest image the IIIF Image API makes (declared as maxWidth/maxHeight, maxArea).
         self.IIIF_MAX_WIDTH: int = int(os.environ.get("DLCS_IIIF_MAX_WIDTH", 10_000))
         self.IIIF_MAX_AREA: int = int(os.environ.get("DLCS_IIIF_MAX_AREA", 25_000_000))
-        # What libvips may keep of recent operations, per process.
-        self.VIPS_CACHE_MB: int = int(os.environ.get("DLCS_VIPS_CACHE_MB", 16))
         # How long caches in front may keep an image or info.json before asking again.
         self.DELIVERY_MAX_AGE: int = int(os.environ.get("DLCS_DELIVERY_MAX_AGE", 3600))
         # Derivatives in an S3-compatible bucket shared by every machine (s3://bucket/prefix),

@@ -126,18 +126,17 @@ def routes() -> Blueprint:
 _M_ARENA_MAX = -8  # (glibc's mallopt parameter)
 
 
-def _bound_memory(vips_cache_mb: int) -> None:
-    # libvips keeps up to 100 MB of recent operations per process by default, and an image
-    # request seldom repeats one. And glibc gives each thread that allocates a heap (an
-    # arena) of its own, up to 8 per core: the threads' image buffers left them fragmented,
-    # and a worker grew from 118 to 170-276 MB in bench/delivery.py; with two arenas, to
-    # 131-152 MB, at the same speed.
-    pyvips.cache_set_max_mem(vips_cache_mb * 2**20)
+def init_app(app: Flask) -> None:
+    """Register the delivery routes, and keep what image work holds in memory bounded.
+
+    libvips's cache of recent operations kept what they had decoded beyond its own memory
+    limit (a worker grew by 50 MB every thousand non-aligned regions), and a viewer seldom
+    asks for one region twice: it is off. glibc gives each thread that allocates a heap of its
+    own, up to 8 per core, which image buffers of 8 threads left fragmented: two heaps a
+    process. (bench/delivery.py: workers went from 118 MB to 170-276 MB before, see
+    bench/RESULTS.md for after.)
+    """
+    pyvips.cache_set_max(0)
     with contextlib.suppress(OSError):  # (not glibc: nothing to bound)
         ctypes.CDLL("libc.so.6").mallopt(_M_ARENA_MAX, 2)
-
-
-def init_app(app: Flask) -> None:
-    """Register the delivery routes, and bound what image work keeps in memory."""
-    _bound_memory(int(app.config["VIPS_CACHE_MB"]))
     app.register_blueprint(routes())
