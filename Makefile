@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 RUN_STAMP := $(VENV)/.installed-run
 CLIENTS := clients/node_modules/.installed
 
-.PHONY: run test lint clean browser bench bench-quick wrk
+.PHONY: run test lint clean browser bench bench-quick wrk iipimage
 
 # What serving needs (make run), and that plus the test tools (make test).
 $(RUN_STAMP): setup.cfg pyproject.toml
@@ -42,12 +42,22 @@ wrk:
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 
-bench: $(STAMP) wrk
+# IIPImage behind lighttpd, what bench/delivery.py compares IIIF delivery with (Debian's).
+iipimage:
+	@if [ ! -x /usr/lib/iipimage-server/iipsrv.fcgi ] || ! command -v lighttpd >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iipimage-server lighttpd >/dev/null; \
+	  else echo "IIPImage is not installed: bench/delivery.py compares with the bare app only"; fi; \
+	fi
+
+bench: $(STAMP) wrk iipimage
 	$(BIN)/python -m bench.http
+	$(BIN)/python -m bench.delivery
 	$(BIN)/python -m bench.ingest --database postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 
-bench-quick: $(STAMP) wrk
+bench-quick: $(STAMP) wrk iipimage
 	$(BIN)/python -m bench.http --quick --database sqlite
+	$(BIN)/python -m bench.delivery --quick
 
 run: $(RUN_STAMP)
 	@echo "Serving on http://$${HOST:-127.0.0.1}:$${PORT:-5000}/ (SQLite in instance/; Ctrl+C stops)"
