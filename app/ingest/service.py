@@ -73,9 +73,9 @@ def _measure(
         if found.kind == "image":
             folder = settings.files.work_folder()
             try:
-                make_thumbnails(fetched.file, folder, sizes)
                 # The pyramid's extent is the image as shown (turned as its EXIF says).
                 width, height = make_pyramid(fetched.file, folder)
+                make_thumbnails(folder, sizes)
                 settings.files.publish(folder, registration_prefix(keys, generation))
             except (OSError, ValueError, SyntaxError, pyvips.Error) as exc:
                 raise IngestError(f"the image could not be decoded: {exc}") from exc
