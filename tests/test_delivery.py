@@ -424,3 +424,26 @@ def test_a_whole_tile_of_a_level_is_sent_as_stored(app, client, alice, ingested)
     assert r.status_code == 200 and r.data.endswith(stored[2:])
     edge = client.get(f"{ingested}/1024,0,176,512/88,/0/default.jpg")  # (padded when stored)
     assert edge.status_code == 200 and open_image(edge.data).size == (88, 256)
+
+
+def test_an_origin_that_is_a_pyramid_already_is_kept_as_it_is(app, client, alice, origin):
+    source = pyvips.Image.xyz(1500, 1000)[0].cast("uchar").colourspace("srgb")
+    source.tiffsave(
+        str(origin.folder / "ready.tif"), tile=True, tile_width=256, tile_height=256,
+        pyramid=True, compression="jpeg", Q=80,
+    )  # fmt: skip
+    source.tiffsave(str(origin.folder / "flat.tif"), compression="lzw")
+    c = alice.customer
+    ready = alice.put(f"/customers/{c}/spaces/1/images/r", {"origin": origin.url("ready.tif")})
+    assert ready.get_json()["imageOptimisationPolicy"].endswith("/use-original")
+    keys = {"customer": c, "space": 1, "image": "r"}
+    kept = next((Path(app.config["STORAGE_DIR"]) / derivatives_prefix(keys)).glob("*/pyramid.tif"))
+    assert kept.read_bytes() == (origin.folder / "ready.tif").read_bytes()
+    tile = client.get(f"/iiif-img/{c}/1/r/256,256,256,256/256,/0/default.jpg")
+    assert tile.status_code == 200 and open_image(tile.data).size == (256, 256)
+    flat = alice.put(f"/customers/{c}/spaces/1/images/f", {"origin": origin.url("flat.tif")})
+    assert flat.get_json()["imageOptimisationPolicy"].endswith("/fast-higher")
+    policy = client.get(
+        ready.get_json()["imageOptimisationPolicy"].removeprefix("http://localhost")
+    )
+    assert policy.status_code == 200 and policy.get_json()["name"] == "Use original"

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
 import pyvips
+import tifffile
 from PIL import Image, ImageOps
 
 from app.files import Files
@@ -28,6 +30,8 @@ from app.files import Files
 QUALITY = 85
 TILE = 256
 PYRAMID = "pyramid.tif"
+# The image optimisation policies ingest applies to images (vocabulary: ImageOptimisationPolicy).
+MADE, USE_ORIGINAL = "fast-higher", "use-original"
 THUMBS = "thumbs"
 SIZES = "sizes.json"
 
@@ -114,12 +118,20 @@ def _for_jpeg(image: pyvips.Image) -> pyvips.Image:
     return image
 
 
-def make_pyramid(file: IO[bytes], folder: Path) -> tuple[int, int]:
-    """Make the tiled pyramid of an image in ``folder``; return its width and height.
+def make_pyramid(file: IO[bytes], folder: Path) -> tuple[int, int, str]:
+    """Make the tiled pyramid of an image in ``folder``; return its width and height, and
+    the image optimisation policy applied.
 
-    A TIFF of 256 px JPEG tiles at every level down to one tile (libvips), which the Image
-    API reads any region from at the nearest level.
+    ``fast-higher``: a TIFF of 256 px JPEG tiles at every level down to one tile (libvips),
+    which the Image API reads any region from at the nearest level. ``use-original``: an
+    origin that is such a pyramid already is kept as it is.
     """
+    ready = _ready_pyramid(file)
+    if ready is not None:
+        file.seek(0)
+        with (folder / PYRAMID).open("wb") as out:
+            shutil.copyfileobj(file, out, 2**20)
+        return (*ready, USE_ORIGINAL)
     image = _for_jpeg(_load(file))
     image.tiffsave(
         str(folder / PYRAMID),
@@ -131,7 +143,33 @@ def make_pyramid(file: IO[bytes], folder: Path) -> tuple[int, int]:
         Q=QUALITY,
         bigtiff=image.width * image.height * image.bands > 2**31,
     )
-    return image.width, image.height
+    return image.width, image.height, MADE
+
+
+def _ready_pyramid(file: IO[bytes]) -> tuple[int, int] | None:
+    """Return the width and height of an origin that is a pyramid as ingest makes them
+    (a TIFF of 256 px JPEG tiles, 8-bit gray or YCbCr, each level half the one above, down
+    to one tile), or None for any other origin."""
+    file.seek(0)
+    try:
+        with tifffile.TiffFile(file, name="origin") as tiff:
+            pages = list(tiff.pages)
+    except Exception:  # (tifffile's many kinds of "this is not a TIFF it reads")
+        return None
+    height, width = pages[0].shape[:2] if pages else (0, 0)
+    for level, page in enumerate(pages):
+        photometric = {1: 1, 3: 6}.get(page.samplesperpixel)  # (gray; YCbCr)
+        if not (
+            page.is_tiled
+            and (page.tilewidth, page.tilelength) == (TILE, TILE)
+            and page.compression == 7  # JPEG
+            and page.bitspersample == 8
+            and page.photometric == photometric
+            and page.shape[:2] == (height >> level, width >> level)
+        ):
+            return None
+    last = pages[-1].shape[:2]
+    return (width, height) if last[0] <= TILE and last[1] <= TILE else None
 
 
 def remove_derivatives(files: Files, keys: Mapping[str, Any], keep: int | None = None) -> None:

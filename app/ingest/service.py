@@ -19,6 +19,7 @@ from sqlalchemy import Engine, select, update
 
 from app.files import Files
 from app.ingest.derivatives import (
+    MADE,
     make_pyramid,
     make_thumbnails,
     registration_prefix,
@@ -31,8 +32,9 @@ from app.store import now, store
 
 log = logging.getLogger(__name__)
 
-# The policies ingest applies, named by the links it sets on the image.
-OPTIMISATION_POLICIES = {"image": "fast-higher", "video": "video-max", "audio": "audio-max"}
+# The policies ingest applies, named by the links it sets on the image (an image's is the one
+# its pyramid was made by).
+OPTIMISATION_POLICIES = {"image": MADE, "video": "video-max", "audio": "audio-max"}
 
 
 @dataclass(frozen=True)
@@ -65,16 +67,18 @@ def _measure(
     generation: int,
     sizes: list[int],
     settings: IngestSettings,
-) -> Inspected:
+) -> tuple[Inspected, str | None]:
+    # What the origin is, and the image optimisation policy applied to it.
     fetched = fetch(source, settings.fetch)
     try:
         found = inspect(fetched.file, settings.max_pixels)
         check_family(family, found)
+        policy = OPTIMISATION_POLICIES.get(found.kind)
         if found.kind == "image":
             folder = settings.files.work_folder()
             try:
                 # The pyramid's extent is the image as shown (turned as its EXIF says).
-                width, height = make_pyramid(fetched.file, folder)
+                width, height, policy = make_pyramid(fetched.file, folder)
                 make_thumbnails(folder, sizes)
                 settings.files.publish(folder, registration_prefix(keys, generation))
             except (OSError, ValueError, SyntaxError, pyvips.Error) as exc:
@@ -82,7 +86,7 @@ def _measure(
             finally:
                 shutil.rmtree(folder, ignore_errors=True)  # (published, or given up)
             found = replace(found, width=width, height=height)
-        return found
+        return found, policy
     finally:
         fetched.close()
 
@@ -115,7 +119,7 @@ def process(
     if not source:
         return _failed("the image has no origin to ingest")
     try:
-        found = _measure(source, family, keys, generation, sizes, settings)
+        found, policy = _measure(source, family, keys, generation, sizes, settings)
     except IngestError as exc:
         if isinstance(exc, Overdue) and settings.hand_over_overdue:
             raise
@@ -133,7 +137,7 @@ def process(
         "width": found.width,
         "height": found.height,
         "media_type": found.media_type,
-        "imageOptimisationPolicy": OPTIMISATION_POLICIES.get(found.kind),
+        "imageOptimisationPolicy": policy,
         "thumbnailPolicy": settings.thumbnail_policy if is_image else None,
     }
 
