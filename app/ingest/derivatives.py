@@ -89,11 +89,14 @@ def thumbnail_sizes(files: Files, keys: Mapping[str, Any], generation: int) -> l
 
 
 def _load(file: IO[bytes]) -> pyvips.Image:
-    # libvips reads most formats, from the file as it streams through (a spooled origin is
-    # put on disk for it); what its build lacks (JPEG 2000) Pillow decodes.
+    # libvips reads most formats, as the file streams through; what its build lacks (JPEG
+    # 2000) Pillow decodes. libvips reads through the file object, not its descriptor, so
+    # the two never disagree on where in the file they are.
     file.seek(0)
+    source = pyvips.SourceCustom()
+    source.on_read(file.read)
+    source.on_seek(file.seek)
     try:
-        source = pyvips.Source.new_from_descriptor(file.fileno())
         return pyvips.Image.new_from_source(source, "", access="sequential")
     except pyvips.Error:
         file.seek(0)
@@ -150,6 +153,9 @@ def _ready_pyramid(file: IO[bytes]) -> tuple[int, int] | None:
     """Return the width and height of an origin that is a pyramid as ingest makes them
     (a TIFF of 256 px JPEG tiles, 8-bit gray or YCbCr, each level half the one above, down
     to one tile), or None for any other origin."""
+    file.seek(0)
+    if file.read(4) not in (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+"):  # (TIFF, BigTIFF)
+        return None
     file.seek(0)
     try:
         with tifffile.TiffFile(file, name="origin") as tiff:
