@@ -251,6 +251,16 @@ def make_customer(runner, name: str, *, admin: bool = False) -> dict[str, Any]:
     return json.loads(result.output)
 
 
+def customer_with_space(app, name: str) -> Api:
+    """Return a client of a new customer of ``app`` (an app of a test's own) with space 1."""
+    made = make_customer(app.test_cli_runner(), name)
+    client = app.test_client()
+    api = Api(client, LinkedData(client), basic(made["key"], made["secret"]))
+    api.customer = made["id"]
+    assert api.put(f"/customers/{made['id']}/spaces/1", {"name": "s"}).status_code == 201
+    return api
+
+
 @pytest.fixture
 def anon(client, ld) -> Api:
     """Return a client without credentials."""

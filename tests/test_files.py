@@ -17,7 +17,7 @@ import boto3
 import pytest
 
 from app.files import BucketFiles
-from tests.conftest import BASE, Api, LinkedData, basic, make_customer
+from tests.conftest import BASE, customer_with_space
 
 
 def free_port() -> int:
@@ -144,11 +144,8 @@ def bucket_app(database_url, tmp_path, s3_endpoint, bucket):
 def test_an_image_ingested_into_the_bucket_is_served_from_it(
     bucket_app, origin, s3_endpoint, bucket, tmp_path
 ):
-    made = make_customer(bucket_app.test_cli_runner(), "bucketed")
-    client = bucket_app.test_client()
-    api = Api(client, LinkedData(client), basic(made["key"], made["secret"]))
-    c = made["id"]
-    api.put(f"/customers/{c}/spaces/1", {"name": "s"})
+    api = customer_with_space(bucket_app, "bucketed")
+    client, c = api.client, api.customer
     doc = api.put(
         f"/customers/{c}/spaces/1/images/b", {"origin": origin.url("photo.jpg")}
     ).get_json()
@@ -168,11 +165,8 @@ def test_a_web_process_and_a_worker_share_nothing_but_the_bucket(
     bucket_app, origin, s3_endpoint, bucket, tmp_path
 ):
     """The worker (another process, its own folders) ingests; the web serves what it made."""
-    made = make_customer(bucket_app.test_cli_runner(), "shared")
-    client = bucket_app.test_client()
-    api = Api(client, LinkedData(client), basic(made["key"], made["secret"]))
-    c = made["id"]
-    api.put(f"/customers/{c}/spaces/1", {"name": "s"})
+    api = customer_with_space(bucket_app, "shared")
+    client, c = api.client, api.customer
     members = [{"id": f"w{i}", "space": 1, "origin": origin.url("photo.jpg")} for i in range(3)]
     batch = api.post(f"/customers/{c}/queue", {"member": members}).get_json()
     env = {

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from app.db import dispose as dispose_app
-from tests.conftest import BASE, Api, basic, make_customer
+from tests.conftest import BASE, customer_with_space
 
 BROKER = os.environ.get("TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
 
@@ -85,14 +85,8 @@ def wait_for(predicate, seconds: float = 60) -> bool:
 
 
 def test_a_killed_worker_loses_nothing_and_counts_stay_exact(broker_app, origin, tmp_path):
-    runner = broker_app.test_cli_runner()
-    made = make_customer(runner, "scale")
-    from tests.conftest import LinkedData
-
-    client = broker_app.test_client()
-    api = Api(client, LinkedData(client), basic(made["key"], made["secret"]))
-    c = made["id"]
-    assert api.put(f"/customers/{c}/spaces/1", {"name": "s"}).status_code == 201
+    api = customer_with_space(broker_app, "scale")
+    c = api.customer
     count = 30
     members = [
         {"id": f"w{i:02}", "space": 1, "origin": origin.url("delay/150/photo.jpg")}
@@ -140,14 +134,8 @@ def test_jobs_committed_but_never_published_are_published_by_a_worker(broker_app
     from app.api.ingest import create_batch
     from app.db import connection
 
-    runner = broker_app.test_cli_runner()
-    made = make_customer(runner, "outbox")
-    from tests.conftest import LinkedData
-
-    client = broker_app.test_client()
-    api = Api(client, LinkedData(client), basic(made["key"], made["secret"]))
-    c = made["id"]
-    assert api.put(f"/customers/{c}/spaces/1", {"name": "s"}).status_code == 201
+    api = customer_with_space(broker_app, "outbox")
+    c = api.customer
     count = 12
     members = [
         {"id": f"o{i:02}", "space": 1, "origin": origin.url("photo.jpg")} for i in range(count)

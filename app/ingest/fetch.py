@@ -14,7 +14,6 @@ import os
 import socket
 import tempfile
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -177,7 +176,6 @@ class Deadline:
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
-        self.end = time.monotonic() + seconds
         self.expired = False
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
@@ -194,10 +192,6 @@ class Deadline:
             for sock in self._sockets:
                 sock.close()
             self._sockets.clear()
-
-    def left(self) -> float:
-        """Seconds until the deadline (at least a little, for a timeout)."""
-        return max(0.001, self.end - time.monotonic())
 
     def watch(self, sock: socket.socket) -> None:
         """Shut the connection of ``sock`` down at the deadline (now, if it has passed)."""
