@@ -91,8 +91,8 @@ def open_pyramid(path: str) -> Pyramid:
     """Read a pyramid's levels and the places of its tiles (tifffile reads only the headers).
 
     Kept for the path, because a pyramid's path names the registration it was made for and
-    its file never changes (a new registration's has another path); reading the headers
-    anew cost more than sending a tile.
+    its file never changes (a new registration's has another path); reading the headers anew
+    took 1.2 ms, two thirds of what a whole viewer tile costs (bench/RESULTS.md).
     """
     with tifffile.TiffFile(path) as tiff:
         pages = list(tiff.pages)
