@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Response
+from flask_cors import CORS
 
 from app.config import Config
 
@@ -17,11 +18,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config.from_mapping(test_config)
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
-    from app import api, auth, caching, cli, db, errors, ingest, jsonld, representations
+    from app import api, auth, caching, cli, db, errors, ingest, jsonld
     from app.delivery import routes as delivery
 
     db.init_app(app)
-    representations.init_app(app)
     ingest.init_app(app)
     errors.init_app(app)
     jsonld.init_app(app)
@@ -30,4 +30,40 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     api.init_app(app)
     delivery.init_app(app)
     cli.init_app(app)
+    _cors(app)
     return app
+
+
+def _cors(app: Flask) -> None:
+    # IIIF delivery is open to every origin (any viewer may show the images); the API to the
+    # origins configured (DLCS_CORS_ORIGINS, comma-separated, or *).
+    setting = app.config["CORS_ORIGINS"].strip()
+    origins = "*" if setting == "*" else [o.strip() for o in setting.split(",") if o.strip()]
+    CORS(
+        app,
+        resources={
+            r"/iiif-img/*": {"origins": "*", "send_wildcard": True},
+            r"/thumbs/*": {"origins": "*", "send_wildcard": True},
+            r"/*": {"origins": origins},
+        },
+        expose_headers=["Link", "Location", "ETag"],
+        allow_headers=[
+            "Authorization",
+            "Content-Type",
+            "Accept",
+            "If-Match",
+            "If-None-Match",
+            "Prefer",
+        ],
+        max_age=600,
+    )
+    if origins != "*":
+        # Whether a response says an origin may read it depends on the request's Origin,
+        # even with one origin allowed (flask-cors says so only for two or more): a cache in
+        # front must not give one origin's answer to another.
+        app.after_request(_vary_on_origin)
+
+
+def _vary_on_origin(resp: Response) -> Response:
+    resp.vary.add("Origin")
+    return resp

@@ -11,14 +11,13 @@ import hashlib
 import hmac
 import secrets
 import threading
-import time
 from dataclasses import dataclass
 
+from cachetools import TTLCache
 from flask import Flask, current_app, g, request
 from sqlalchemy import bindparam, select
 from werkzeug.datastructures import Authorization
 
-from app.db import connection
 from app.errors import ApiError
 from app.models import TABLES
 
@@ -107,54 +106,52 @@ class KeyCache:
     """What the database said of recently used keys, for a few seconds.
 
     A key deleted here is forgotten at once; a key deleted by another process stops working
-    within ``seconds`` (DLCS_AUTH_CACHE_SECONDS; 0 turns the cache off).
+    within ``seconds`` (DLCS_AUTH_CACHE_SECONDS; 0 turns the cache off). Each of the two
+    caches holds at most ``size`` entries, the least recently used dropped first.
     """
 
     def __init__(self, seconds: float, size: int = 10_000) -> None:
-        self.seconds, self.size = seconds, size
-        self.entries: dict[str, tuple[float, tuple[int, str, bool] | None]] = {}
+        self.seconds = seconds
+        # A key -> its customer, secret hash and admin flag (None: no such key).
+        self.entries: TTLCache[str, tuple[int, str, bool] | None] = TTLCache(size, seconds or 1)
         # Authorization headers found good: a SHA-256 of the whole header (never the secret
-        # itself) -> when to check again, the key, the caller. A client sends the same header
-        # on every request, so parsing and verifying it once per ``seconds`` is enough.
-        self.callers: dict[bytes, tuple[float, str, Caller]] = {}
-        self.lock = threading.Lock()
+        # itself) -> the key and the caller. A client sends the same header on every request,
+        # so parsing and verifying it once per ``seconds`` is enough.
+        self.callers: TTLCache[bytes, tuple[str, Caller]] = TTLCache(size, seconds or 1)
+        self.lock = threading.Lock()  # (cachetools' caches are not thread-safe)
 
     def caller_for(self, header: str) -> Caller | None:
         """Return the caller of an Authorization header found good lately, or None."""
-        entry = self.callers.get(_digest(header))
-        if entry is not None and entry[0] > time.monotonic():
-            return entry[2]
-        return None
+        with self.lock:
+            entry = self.callers.get(_digest(header))
+        return entry[1] if entry is not None else None
 
     def remember(self, header: str, key: str, found: Caller) -> None:
         """Note that an Authorization header, sending ``key``, was found good."""
-        if self.seconds <= 0:
-            return
-        with self.lock:
-            if len(self.callers) >= self.size:
-                self.callers.clear()
-            self.callers[_digest(header)] = (time.monotonic() + self.seconds, key, found)
+        if self.seconds > 0:
+            with self.lock:
+                self.callers[_digest(header)] = (key, found)
 
     def get(self, key: str) -> tuple[int, str, bool] | None:
         """Return the customer, secret hash and admin flag of a key, from memory or the database."""
-        now = time.monotonic()
-        entry = self.entries.get(key)
-        if entry is not None and entry[0] > now:
-            return entry[1]
-        row = connection().execute(_LOOKUP, {"key": key}).first()
+        with self.lock:
+            if key in self.entries:
+                return self.entries[key]
+        # Read outside the request's own connection: a write's would begin its transaction
+        # (SQLite's write lock) before the request body has even been read.
+        with current_app.extensions["dlcs.reader"].connect() as conn:
+            row = conn.execute(_LOOKUP, {"key": key}).first()
         found = (row.customer, row.secret_hash, bool(row.administrator)) if row else None
         if self.seconds > 0:
             with self.lock:
-                if len(self.entries) >= self.size:
-                    self.entries.clear()
-                self.entries[key] = (now + self.seconds, found)
+                self.entries[key] = found
         return found
 
     def forget(self, key: str) -> None:
         """Drop a key (deleted, or its customer changed)."""
         with self.lock:
             self.entries.pop(key, None)
-            for digest in [d for d, entry in self.callers.items() if entry[1] == key]:
+            for digest in [d for d, entry in self.callers.items() if entry[0] == key]:
                 del self.callers[digest]
 
     def clear(self) -> None:

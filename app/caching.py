@@ -1,11 +1,15 @@
-"""HTTP validators: a strong ETag on every GET, 304 for If-None-Match, 412 for stale If-Match.
+"""HTTP caching: a strong ETag and Cache-Control on every GET, 304s, 412 for a stale If-Match.
+
+Responses are not kept in this server: caches in front of it (a CDN, Varnish, nginx) and
+browsers keep them, as ``Cache-Control`` allows. A response made without looking at who asks
+(the API documentation, contexts) may be kept by anyone for ``DLCS_PUBLIC_MAX_AGE``; one that
+looked (every resource of a customer, the entry point) only by the caller's own browser, for
+``DLCS_API_MAX_AGE`` (0: it asks again each time, and gets 304 while its ETag still holds).
 
 An ETag is a hash of the representation's bytes and media type, so each representation of a
 resource (JSON-LD, Turtle, ...) has its own. A write with If-Match is checked against the
-ETags of the resource's current JSON representations, as read for the write: on a row locked
-for it, or (a PUT's first try on PostgreSQL) on a row the write then finds still the version
-it read, or else reads again, locked. Of two writers holding the same ETag, one wins and the
-other gets 412.
+ETags of the resource's current JSON representations, as read (locked) for the write: of two
+writers holding the same ETag, one wins and the other gets 412.
 """
 
 from __future__ import annotations
@@ -13,32 +17,34 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from flask import Flask, Response, request
+from flask import Flask, Response, current_app, g, request
 
+from app import jsonld
 from app.errors import ApiError
 
 
 def etag_for(body: bytes, media_type: str) -> str:
-    """Return the strong entity tag of a representation."""
-    digest = hashlib.blake2b(media_type.encode() + b"\0" + body, digest_size=16).hexdigest()
-    return f'"{digest}"'
+    """Return the strong entity tag of a representation (without its quotes)."""
+    return hashlib.blake2b(media_type.encode() + b"\0" + body, digest_size=16).hexdigest()
+
+
+def cache_control() -> str:
+    """Return the Cache-Control of a successful GET of the API."""
+    config = current_app.config
+    if "caller" not in g:  # (auth.caller() was never asked: the same for everyone)
+        return f"public, max-age={int(config['PUBLIC_MAX_AGE'])}"
+    seconds = int(config["API_MAX_AGE"])
+    return f"private, max-age={seconds}" if seconds > 0 else "private, no-cache"
 
 
 def _conditional_get(resp: Response) -> Response:
-    if request.method not in ("GET", "HEAD") or resp.status_code != 200 or resp.direct_passthrough:
+    if request.method not in ("GET", "HEAD") or resp.status_code != 200:
         return resp
-    tag = resp.headers.get("ETag")  # (a response sent again has its tag already)
-    if tag is None:
-        tag = etag_for(resp.get_data(), resp.mimetype or "")
-        resp.headers["ETag"] = tag
-    if "HTTP_IF_NONE_MATCH" not in request.environ:
-        return resp
-    wanted = request.if_none_match
-    if wanted and (wanted.star_tag or wanted.contains_weak(tag.strip('"'))):
-        resp.status_code = 304
-        resp.set_data(b"")
-        del resp.headers["Content-Type"]
-    return resp
+    if "ETag" not in resp.headers and not resp.direct_passthrough:
+        resp.set_etag(etag_for(resp.get_data(), resp.mimetype or ""))
+    if "Cache-Control" not in resp.headers:
+        resp.headers["Cache-Control"] = cache_control()
+    return resp.make_conditional(request)  # (304 when If-None-Match names its ETag)
 
 
 def has_preconditions() -> bool:
@@ -49,8 +55,6 @@ def has_preconditions() -> bool:
 
 def check_write(current_document: dict[str, Any] | None) -> None:
     """Fail with 412 when the write's If-Match or If-None-Match does not hold."""
-    from app import jsonld
-
     if not has_preconditions():
         return
     if_match, if_none_match = request.if_match, request.if_none_match
@@ -63,7 +67,7 @@ def check_write(current_document: dict[str, Any] | None) -> None:
     if if_match.star_tag:
         return
     body = jsonld.dumps(current_document)
-    current = {etag_for(body, t).strip('"') for t in (jsonld.JSONLD, jsonld.JSON)}
+    current = {etag_for(body, t) for t in (jsonld.JSONLD, jsonld.JSON)}
     if not any(if_match.contains(tag) for tag in current):
         raise ApiError(
             412, "The resource has changed since that ETag was issued; GET it again and retry."
@@ -71,5 +75,5 @@ def check_write(current_document: dict[str, Any] | None) -> None:
 
 
 def init_app(app: Flask) -> None:
-    """Tag every successful GET, and answer 304 when the client has that representation."""
+    """Tag every successful GET, say how long it may be kept, answer 304 when it is still kept."""
     app.after_request(_conditional_get)

@@ -30,11 +30,12 @@ class Config:
         self.CORS_ORIGINS: str = os.environ.get("DLCS_CORS_ORIGINS", "*")
         # How long a process trusts what the database said of an API key (0: never).
         self.AUTH_CACHE_SECONDS: float = float(os.environ.get("DLCS_AUTH_CACHE_SECONDS", 10))
-        # How long a process may send a GET's response again without reading it anew, when
-        # nothing was committed meanwhile through a process of this host (0: never). See
-        # app/representations.py; RESPONSE_CACHE_MB bounds each process's kept bodies.
-        self.RESPONSE_CACHE_SECONDS: float = float(os.environ.get("DLCS_RESPONSE_CACHE_SECONDS", 2))
-        self.RESPONSE_CACHE_MB: float = float(os.environ.get("DLCS_RESPONSE_CACHE_MB", 16))
+        # How long a browser may keep a response that needed an API key (Cache-Control:
+        # private, max-age); 0: it asks again each time (no-cache), with its ETag (304).
+        self.API_MAX_AGE: int = int(os.environ.get("DLCS_API_MAX_AGE", 0))
+        # How long anyone, shared caches included, may keep what needs no key (the API
+        # documentation, contexts, the entry point): Cache-Control: public, max-age.
+        self.PUBLIC_MAX_AGE: int = int(os.environ.get("DLCS_PUBLIC_MAX_AGE", 300))
         # The largest request body accepted (413 beyond it).
         self.MAX_CONTENT_LENGTH: int = int(os.environ.get("DLCS_MAX_BODY_BYTES", 16 * 2**20))
         # PostgreSQL ends any statement of the API's that runs longer (503; 0: no limit).

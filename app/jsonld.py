@@ -186,38 +186,9 @@ def _link_header(base: str) -> str:
     return f'<{documentation_url(base)}>; rel="{HYDRA_DOC_REL}"'
 
 
-@lru_cache(maxsize=16)
-def _allowed_origins(setting: str) -> frozenset[str]:
-    return frozenset(o.strip() for o in setting.split(","))
-
-
 def _add_headers(resp: Response) -> Response:
-    headers = resp.headers
-    # add() appends without searching the list: none of these is set before this hook.
-    headers.add("Link", _link_header(base_url()))
-    origins = current_app.config.get("CORS_ORIGINS", "*")
-    if "Access-Control-Allow-Origin" in headers:
-        pass  # (IIIF delivery is open to every origin, whatever the API allows)
-    elif origins == "*":
-        headers.add("Access-Control-Allow-Origin", "*")
-    else:
-        origin = request.headers.get("Origin")
-        if origin and origin in _allowed_origins(origins):
-            headers.add("Access-Control-Allow-Origin", origin)
-            resp.vary.add("Origin")
-    headers.add("Access-Control-Expose-Headers", "Link, Location, ETag")
-    if "Vary" in headers:
-        resp.vary.add("Accept")
-    else:
-        headers.add("Vary", "Accept")
-    if request.method == "OPTIONS":
-        headers["Access-Control-Allow-Methods"] = headers.get(
-            "Allow", "GET, HEAD, PUT, PATCH, DELETE, POST, OPTIONS"
-        )
-        headers["Access-Control-Allow-Headers"] = (
-            "Authorization, Content-Type, Accept, If-Match, If-None-Match, Prefer"
-        )
-        headers["Access-Control-Max-Age"] = "600"
+    resp.headers.add("Link", _link_header(base_url()))
+    resp.vary.add("Accept")
     return resp
 
 
@@ -227,5 +198,5 @@ def class_context_url(cls: Class) -> str:
 
 
 def init_app(app: Flask) -> None:
-    """Add the API documentation link and CORS headers to every response."""
+    """Add the API documentation link to every response, and Vary: Accept."""
     app.after_request(_add_headers)

@@ -20,11 +20,11 @@ from sqlalchemy.exc import IntegrityError
 
 from app import jsonld, limits, links
 from app.caching import check_write, has_preconditions
-from app.db import commit, connection
+from app.db import connection
 from app.errors import ApiError, bad_request
 from app.models import CHILDREN, TABLES
-from app.schemas import dumper, loader, schema
-from app.store import has_row_versions, now, store
+from app.schemas import schema
+from app.store import now, store
 from vocab import dlcs
 from vocab.context import class_iri
 from vocab.model import Class, Prop
@@ -113,7 +113,7 @@ def read(conn: Connection, cls: Class, keys: Mapping[str, Any]) -> dict[str, Any
 
 def dump(cls: Class, values: Mapping[str, Any]) -> dict[str, Any]:
     """Return the JSON values of a resource's properties."""
-    return dumper(cls.name)(values)
+    return schema(cls.name).dump(values)
 
 
 def node(cls: Class, values: Mapping[str, Any], *, base: str | None = None) -> dict[str, Any]:
@@ -242,9 +242,6 @@ def load(
     cls: Class, body: dict[str, Any], *, partial: bool
 ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     """Load the writable properties of a body with the class's schema; return them and faults."""
-    loaded = loader(cls.name, partial=partial)(body)
-    if loaded is not None:
-        return loaded, []
     try:
         return schema(cls.name, partial=partial).load(body), []
     except ValidationError as exc:
@@ -380,66 +377,49 @@ def put(cls: Class, keys: Mapping[str, Any]) -> Response:
     for value in keys.values():
         check_identifier(value)
     iri = links.resource_iri(cls, keys)
-    body = read_body(cls, iri)
-    envelope_faults = strip_envelope(cls, body, iri)
     # What the body says on its own is checked before the write transaction begins, so the
     # transaction (which holds SQLite's single write lock) stays short.
+    body = read_body(cls, iri)
+    faults = strip_envelope(cls, body, iri)
     given_readonly = take_readonly(cls, body)
-    body_values, body_faults = load(cls, body, partial=False)
-    versioned = has_row_versions(conn.dialect)
-    for attempt in range(3):
-        # The resource and the values a new one starts with, which a replacement falls
-        # back to for the writable properties it leaves out (an image: its space's
-        # defaults), read in one statement. Where rows have versions, the first try reads
-        # without a lock and writes the row only if it is still the version read (a write
-        # of the row alone then needs no BEGIN and COMMIT); a write that found it changed,
-        # and every write on SQLite, reads it locked in the write's transaction.
-        found = store(cls.name).get_for_replacing(conn, keys, lock=not versioned or attempt > 0)
-        if found is None and store(cls.name).lock_key(conn, keys):
-            # Creating it: in turn with whoever else creates or deletes it, look again.
-            found = store(cls.name).get_for_replacing(conn, keys)
-        if found is None:
-            current = version = None
-            check_parent(conn, cls, keys)
-            fresh = new_values(conn, cls, keys)
+    loaded, body_faults = load(cls, body, partial=False)
+    # The resource, locked, and the values a new one starts with (an image: its space's
+    # defaults), which a replacement gives the writable properties it leaves out.
+    found = store(cls.name).get_for_replacing(conn, keys)
+    if found is None and store(cls.name).lock_key(conn, keys):
+        # Creating it: in turn with whoever else creates or deletes it, look again.
+        found = store(cls.name).get_for_replacing(conn, keys)
+    if found is None:
+        current = None
+        check_parent(conn, cls, keys)
+        fresh = new_values(conn, cls, keys)
+    else:
+        current, inherited = found
+        fresh = new_values(conn, cls, keys, inherited)
+    check_write(_current_document(conn, cls, current))
+    base = current if current is not None else fresh
+    if given_readonly:
+        faults += readonly_faults(cls, given_readonly, dump(cls, base))
+    faults += body_faults + resolve_links(conn, cls, loaded, keys)
+    if faults:
+        raise bad_request(faults)
+    hook = _after_write(cls, current, loaded)
+    try:
+        if current is None:
+            written = {**base, **loaded, "created": now()}
+            store(cls.name).insert(conn, written)
         else:
-            current, inherited, version = found
-            fresh = new_values(conn, cls, keys, inherited)
-        check_write(_current_document(conn, cls, current))
-        base = current if current is not None else fresh
-        faults = envelope_faults
-        if given_readonly:
-            faults = faults + readonly_faults(cls, given_readonly, dump(cls, base))
-        loaded = dict(body_values)
-        faults = faults + body_faults + resolve_links(conn, cls, loaded, keys)
-        if faults:
-            raise bad_request(faults)
-        hook = _after_write(cls, current, loaded)
-        try:
-            if current is None:
-                written = {**base, **loaded, "created": now()}
-                store(cls.name).insert(conn, written)
-            else:
-                changes = {**writable(cls, fresh), **loaded}
-                if hook is not None and not conn.in_transaction():
-                    conn.begin()  # the row and what the hook writes: one transaction
-                if not store(cls.name).update(conn, keys, changes, current, version):
-                    conn.rollback()
-                    continue  # changed since it was read: read it again, locked
-                written = {**current, **changes}
-            follow_up = hook.run(conn, keys) if hook is not None else None
-            commit(conn)
-        except IntegrityError:
-            # Another request created it first: replace what it created.
-            conn.rollback()
-            if attempt == 2:
-                raise
-            continue
-        break
+            changes = {**writable(cls, fresh), **loaded}
+            store(cls.name).update(conn, keys, changes, current)
+            written = {**current, **changes}
+        follow_up = hook.run(conn, keys) if hook is not None else None
+        conn.commit()
+    except IntegrityError as exc:
+        conn.rollback()
+        raise ApiError(409, f"Another {cls.name} has these values already.") from exc
     status = follow_up() if follow_up else None
     # What was just written is what a read would return, unless ingest changed it since.
-    fresh = follow_up is None and cls.name not in ENRICH
-    values = written if fresh else read(conn, cls, keys)
+    values = written if follow_up is None and cls.name not in ENRICH else read(conn, cls, keys)
     assert values is not None
     doc = document(cls, values)
     headers = accepted_headers(status)

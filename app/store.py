@@ -16,45 +16,23 @@ import orjson
 from sqlalchemy import (
     ColumnElement,
     Connection,
-    Dialect,
-    Executable,
     Select,
-    String,
     and_,
     bindparam,
     delete,
     func,
     insert,
-    literal_column,
     select,
 )
 from sqlalchemy import update as sql_update
 from sqlalchemy.dialects.postgresql import aggregate_order_by
-from sqlalchemy.exc import DBAPIError
 
-from app.db import dbapi_cursor, done_with
 from app.models import CHILDREN, COUNTED, INHERITED, TABLES, key_columns
 from vocab import dlcs
 from vocab.model import Class
 
 # The label of a column holding a value of INHERITED beside a row (see Store.get_for_replacing).
 INHERITED_LABEL = "inherited_"
-# The label of the row's version beside a row read for a versioned write.
-VERSION_LABEL = "row_version"
-
-
-def has_row_versions(dialect: Dialect) -> bool:
-    """Whether a write can check that a row is still the version it read, without a lock.
-
-    PostgreSQL gives every version of a row its own ``xmin`` (the transaction that wrote it),
-    so a write that checks it costs no round trips of its own. SQLite has nothing of the
-    kind, and needs none: its writes queue on one lock, and a statement costs no round trip.
-    """
-    return dialect.name == "postgresql"
-
-
-def _row_version(table: Any) -> ColumnElement[str]:
-    return literal_column(f"{table.name}.xmin::text", String)
 
 
 def now() -> dt.datetime:
@@ -63,119 +41,11 @@ def now() -> dt.datetime:
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
-class Prepared:
-    """A statement on one row, compiled once for a database and run on the driver's cursor.
-
-    For a read or write of one row by primary key, SQLAlchemy's execution machinery (an
-    execution context, result metadata, row objects, events) costs several times what the
-    statement does. This keeps what SQLAlchemy contributes, its SQL for the dialect and its
-    conversions of parameters and column values, and runs the statement directly.
-    """
-
-    def __init__(self, statement: Executable, dialect: Dialect, *, begins: bool = True) -> None:
-        # ``begins``: the statement writes or locks, so it begins the write transaction if
-        # none is open. (Otherwise it runs in the open one, or with none open on its own.)
-        self.begins = begins
-        # psycopg prepares a statement on the server by itself only after five runs on a
-        # connection, and checks each time whether to; these run on every request.
-        self.options = {"prepare": True} if dialect.driver == "psycopg" else {}
-        compiled = statement.compile(dialect=dialect)
-        self.sql = str(compiled)
-        if "POSTCOMPILE" in self.sql:
-            raise ValueError("a prepared statement cannot expand parameters at run time")
-        # qmark/numeric drivers (sqlite3) take a tuple in this order, named ones a dict.
-        self.order = compiled.positiontup
-        # Each parameter: the key of its value (None: a fixed value, as LIMIT's), its conversion.
-        self.binds = {
-            name: (
-                bind.key if bind.required else None,
-                bind.value,
-                bind.type.dialect_impl(dialect).bind_processor(dialect),
-            )
-            for name, bind in compiled.binds.items()
-        }
-        columns = list(statement.selected_columns) if isinstance(statement, Select) else []
-        self.names = [c.name for c in columns]
-        self.converters = [
-            (i, convert)
-            for i, c in enumerate(columns)
-            if (convert := c.type.dialect_impl(dialect).result_processor(dialect, None))
-        ]
-
-    def _parameters(self, values: Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
-        bound = {}
-        for name, (key, fixed, convert) in self.binds.items():
-            value = values[key] if key is not None else fixed
-            bound[name] = convert(value) if convert is not None else value
-        return tuple(bound[n] for n in self.order) if self.order is not None else bound
-
-    def _execute(
-        self, conn: Connection, cursor: Any, parameters: Any, *, many: bool = False
-    ) -> None:
-        try:
-            if many:
-                cursor.executemany(self.sql, parameters)
-            else:
-                cursor.execute(self.sql, parameters, **self.options)
-        except conn.dialect.loaded_dbapi.Error as exc:
-            # As SQLAlchemy would: a connection the server dropped is not used again.
-            if conn.dialect.is_disconnect(exc, conn.connection.dbapi_connection, cursor):
-                conn.invalidate(exc)
-            raise
-
-    def first(self, conn: Connection, values: Mapping[str, Any]) -> dict[str, Any] | None:
-        """Return the first row for these parameter values, as a dict, or None."""
-        parameters = self._parameters(values)
-        first = not conn.in_transaction()  # no statement of a transaction has run before it
-        try:
-            cursor = dbapi_cursor(conn, begin=self.begins)  # (PostgreSQL: BEGIN is sent here)
-            self._execute(conn, cursor, parameters)
-        except (conn.dialect.loaded_dbapi.Error, DBAPIError):
-            # On a connection the server had dropped (say, a restart since it was last used),
-            # a read outside any transaction, or the first statement of one (a write's
-            # locked read), is simply run again on a new connection: nothing had been done.
-            if not (conn.invalidated and first):
-                raise
-            if conn.in_transaction():
-                conn.rollback()  # what SQLAlchemy needs before it reconnects
-            cursor = dbapi_cursor(conn, begin=self.begins)
-            self._execute(conn, cursor, parameters)
-        try:
-            row = cursor.fetchone()
-        finally:
-            done_with(cursor)
-        if row is None:
-            return None
-        if self.converters:
-            row = list(row)
-            for i, convert in self.converters:
-                row[i] = convert(row[i])
-        return dict(zip(self.names, row, strict=True))
-
-    def run(self, conn: Connection, values: Mapping[str, Any]) -> int:
-        """Execute the statement with these parameter values; return the rows it changed."""
-        cursor = dbapi_cursor(conn, begin=self.begins)
-        try:
-            self._execute(conn, cursor, self._parameters(values))
-            return cursor.rowcount
-        finally:
-            done_with(cursor)
-
-    def run_many(self, conn: Connection, rows: list[Mapping[str, Any]]) -> None:
-        """Execute the statement once for each of ``rows`` (one round trip where the driver can)."""
-        cursor = dbapi_cursor(conn)
-        try:
-            self._execute(conn, cursor, [self._parameters(r) for r in rows], many=True)
-        finally:
-            done_with(cursor)
-
-
 class Replacing(NamedTuple):
     """What a PUT that replaces a resource reads first (see Store.get_for_replacing)."""
 
     current: dict[str, Any]
     inherited: dict[str, Any]
-    version: str | None  # the row's version, when it was read unlocked to be checked
 
 
 class Store:
@@ -188,9 +58,7 @@ class Store:
         self.keys = key_columns(cls)
         self.columns = [c.name for c in self.table.columns]
         self._built: dict[str, dict[str, Any]] = {}
-        self._compiled: dict[tuple[str, str], Prepared] = {}
-        self._updates: dict[tuple[str, tuple[str, ...], bool], Prepared] = {}
-        self._children_sql: dict[tuple[str, str], tuple[Prepared, Prepared]] = {}
+        self._children_sql: dict[str, tuple[Any, Any]] = {}
 
     def match(self, keys: Mapping[str, Any]) -> ColumnElement[bool]:
         """Return the condition selecting the row with these key values."""
@@ -203,9 +71,9 @@ class Store:
         self, conn: Connection, keys: Mapping[str, Any], *, lock: bool = False
     ) -> dict[str, Any] | None:
         """Return the resource with these key values, or None (``lock``: for update)."""
-        query = self._prepared(conn.dialect, "lock" if lock else "get")
-        row = query.first(conn, keys)
-        return self._values(row) if row is not None else None
+        query = self._statements(conn.dialect.name)["lock" if lock else "get"]
+        row = conn.execute(query, dict(keys)).mappings().first()
+        return self._values(dict(row)) if row is not None else None
 
     def inherited(self, conn: Connection, keys: Mapping[str, Any]) -> dict[str, Any]:
         """Return the values a new resource with these keys takes from its parent (INHERITED).
@@ -221,22 +89,17 @@ class Store:
             return {}
         return {name: row[column] for name, column in columns.items()}
 
-    def get_for_replacing(
-        self, conn: Connection, keys: Mapping[str, Any], *, lock: bool = True
-    ) -> Replacing | None:
-        """Return the resource's values, those of :meth:`inherited` and the row's version.
+    def get_for_replacing(self, conn: Connection, keys: Mapping[str, Any]) -> Replacing | None:
+        """Return the resource's values and those of :meth:`inherited`, locked for update.
 
         One statement reads them: a PUT that replaces a resource needs its current values and
-        the ones a new resource would start with. ``lock``: the row is locked for update (in
-        the write's transaction) and no version is read; else, where the database keeps row
-        versions (:func:`has_row_versions`), nothing is locked and the version is read for
-        :meth:`update` to check. None when the resource does not exist.
+        the ones a new resource would start with. None when the resource does not exist.
         """
-        versioned = not lock and has_row_versions(conn.dialect)
-        statement = self._prepared(conn.dialect, "versioned" if versioned else "replace")
-        row = statement.first(conn, keys)
-        if row is None:
+        statement = self._statements(conn.dialect.name)["replace"]
+        found = conn.execute(statement, dict(keys)).mappings().first()
+        if found is None:
             return None
+        row = dict(found)
         given = {}
         if self.cls.name in INHERITED:
             parent_name, columns = INHERITED[self.cls.name]
@@ -244,8 +107,7 @@ class Store:
             for name, column in columns.items():
                 value = row.pop(INHERITED_LABEL + name)
                 given[name] = _listed(value) if column in parent.children else value
-        version = row.pop(VERSION_LABEL) if versioned else None
-        return Replacing(self._values(row), given, version)
+        return Replacing(self._values(row), given)
 
     def lock_key(self, conn: Connection, keys: Mapping[str, Any]) -> bool:
         """Make the writes that create or delete the resource of ``keys`` take turns.
@@ -258,23 +120,14 @@ class Store:
         """
         if conn.dialect.name != "postgresql":
             return False
-        if not conn.in_transaction():
-            conn.begin()
         name = "/".join([self.table.name, *(str(keys[k]) for k in self.keys)])
         conn.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(name, 0))))
         return True
 
     def exists(self, conn: Connection, keys: Mapping[str, Any]) -> bool:
         """Whether a resource with these key values exists."""
-        return self._prepared(conn.dialect, "exists").first(conn, keys) is not None
-
-    def _prepared(self, dialect: Dialect, name: str) -> Prepared:
-        found = self._compiled.get((dialect.name, name))
-        if found is None:
-            statement = self._statements(dialect.name)[name]
-            found = Prepared(statement, dialect, begins=name in ("lock", "replace"))
-            self._compiled[(dialect.name, name)] = found
-        return found
+        query = self._statements(conn.dialect.name)["exists"]
+        return conn.execute(query, dict(keys)).first() is not None
 
     def select(self, dialect: str) -> Select:
         """Return a SELECT of whole resources (multi-valued properties included)."""
@@ -296,9 +149,6 @@ class Store:
             given = self._inherited_columns(dialect)
             replace = whole.add_columns(*given).where(*by_key)
             cached["replace"] = replace.with_for_update(of=self.table)
-            if dialect == "postgresql":
-                version = _row_version(self.table).label(VERSION_LABEL)
-                cached["versioned"] = replace.add_columns(version)
             self._built[dialect] = cached
         return cached
 
@@ -387,54 +237,17 @@ class Store:
         keys: Mapping[str, Any],
         values: Mapping[str, Any],
         current: Mapping[str, Any] | None = None,
-        version: str | None = None,
-    ) -> bool:
-        """Write the given property values of an existing resource; return whether it did.
+    ) -> None:
+        """Write the given property values of an existing resource.
 
         Given the ``current`` values, columns and lists that would not change are not written.
-        A write that changes only lists still writes the row (a new version of it, so that
-        a write checking the version sees it). Given the ``version`` of the row those values
-        were read from, the row is written only if it is still that version, and False is
-        returned, with nothing written, when it is not. The row is written first: where no
-        transaction is open, a write of the row alone is its own transaction.
         """
         if current is not None:
             values = {k: v for k, v in values.items() if k not in current or current[k] != v}
-        names = tuple(c for c in self.columns if c in values and c not in self.keys)
-        lists = [name for name in self.children if name in values]
-        if not names and lists:
-            names = (self.keys[-1],)  # (its own key, unchanged)
-            values = {**values, self.keys[-1]: keys[self.keys[-1]]}
-        if version is not None and lists and not conn.in_transaction():
-            conn.begin()  # the row and its lists: one transaction
-        if names:
-            params = {f"set_{c}": values[c] for c in names}
-            params.update({f"key_{k}": keys[k] for k in self.keys})
-            if version is not None:
-                params[VERSION_LABEL] = version
-            statement = self._update_statement(conn.dialect, names, version is not None)
-            if statement.run(conn, params) == 0 and version is not None:
-                return False
+        columns = {c: values[c] for c in self.columns if c in values and c not in self.keys}
+        if columns:
+            conn.execute(sql_update(self.table).where(self.match(keys)).values(columns))
         self._write_children(conn, keys, values, replace=True)
-        return True
-
-    def _update_statement(self, dialect: Dialect, names: tuple[str, ...], check: bool) -> Prepared:
-        # One prepared UPDATE for each set of columns a caller writes (a handful in practice),
-        # with or without the check of the row's version.
-        statement = self._updates.get((dialect.name, names, check))
-        if statement is None:
-            where = [self.table.c[k] == bindparam(f"key_{k}") for k in self.keys]
-            if check:
-                where.append(_row_version(self.table) == bindparam(VERSION_LABEL))
-            update = (
-                sql_update(self.table)
-                .where(*where)
-                .values({c: bindparam(f"set_{c}") for c in names})
-            )
-            # Checked, it runs in the transaction if one is open, else as one of its own.
-            statement = Prepared(update, dialect, begins=not check)
-            self._updates[(dialect.name, names, check)] = statement
-        return statement
 
     def _write_children(
         self, conn: Connection, keys: Mapping[str, Any], values: Mapping[str, Any], *, replace: bool
@@ -442,26 +255,23 @@ class Store:
         for name in self.children:
             if name not in values:
                 continue
-            clear, add = self._child_statements(conn.dialect, name)
+            clear, add = self._child_statements(name)
             if replace:
-                clear.run(conn, keys)
+                conn.execute(clear, dict(keys))
             items = [
                 {**keys, "position": position, "value": value}
                 for position, value in enumerate(values[name])
             ]
             if items:
-                add.run_many(conn, items)
+                conn.execute(add, items)
 
-    def _child_statements(self, dialect: Dialect, name: str) -> tuple[Prepared, Prepared]:
-        # Clearing a row's values of a multi-valued property, and adding one value.
-        found = self._children_sql.get((dialect.name, name))
+    def _child_statements(self, name: str) -> tuple[Any, Any]:
+        # Clearing a row's values of a multi-valued property, and adding values.
+        found = self._children_sql.get(name)
         if found is None:
             child = self.children[name]
             clear = delete(child).where(*(child.c[k] == bindparam(k) for k in self.keys))
-            columns = (*self.keys, "position", "value")
-            add = insert(child).values({c: bindparam(c) for c in columns})
-            found = Prepared(clear, dialect), Prepared(add, dialect)
-            self._children_sql[(dialect.name, name)] = found
+            found = self._children_sql[name] = clear, insert(child)
         return found
 
     def delete(self, conn: Connection, keys: Mapping[str, Any]) -> bool:

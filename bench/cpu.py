@@ -1,4 +1,4 @@
-"""CPU time per request of the server, the least write and the bare app, in one process.
+"""CPU time per request of the server, the least read and write and the bare app, in one process.
 
 The apps are called as WSGI applications, one request after another, with no gunicorn, no
 load generator and nothing else competing for the cores: a steadier figure than the HTTP
@@ -25,7 +25,7 @@ from typing import Any
 
 from app import create_app
 from app.db import dispose
-from bench import least_write
+from bench import least
 from bench.bare import app as bare
 from bench.http import PG_SERVER, seed
 from bench.ingest import fresh_database
@@ -94,7 +94,7 @@ def run(database: str, count: int) -> dict[str, float]:
         data = seed(url, 1_000, 1_000)
         c, auth = data["customer"], {"Authorization": data["auth"]}
         server = create_app({"DATABASE_URL": url, "AUTO_MIGRATE": False, "EMBEDDED_WORKER": False})
-        writer = least_write.create_app(url)
+        reference = least.create_app(url)
 
         def put(n: int) -> dict[str, Any]:
             # As the HTTP benchmark's PUT: every request changes the image.
@@ -102,22 +102,22 @@ def run(database: str, count: int) -> dict[str, float]:
             path = f"/customers/{c}/spaces/1/images/i{n % 1000:07d}"
             return environ("PUT", path, auth, json.dumps(body).encode())
 
-        def get(anew: bool) -> Callable[[int], dict[str, Any]]:
-            headers = {**auth, "Cache-Control": "no-cache"} if anew else auth
-            return lambda n: environ("GET", f"/customers/{c}/spaces/1/images/i0000042", headers)
+        def get(_n: int) -> dict[str, Any]:
+            return environ("GET", f"/customers/{c}/spaces/1/images/i0000042", auth)
 
         return {
-            "bare app (fixed bytes)": cpu_per_request(bare, get(False), count),
-            "least write (PUT)": cpu_per_request(writer, put, count),
+            "bare app (fixed bytes)": cpu_per_request(bare, get, count),
+            "least read (GET)": cpu_per_request(reference, get, count),
+            "GET image": cpu_per_request(server, get, count),
+            "least write (PUT)": cpu_per_request(reference, put, count),
             "PUT image (no origin)": cpu_per_request(server, put, count),
-            "GET image": cpu_per_request(server, get(False), count),
-            "GET image (read anew)": cpu_per_request(server, get(True), count),
         }
     finally:
         if "server" in locals():
             dispose(server)
-        if "writer" in locals():
-            writer.extensions["least_write.engine"].dispose()
+        if "reference" in locals():
+            for engine in reference.extensions["least.engines"]:
+                engine.dispose()
         drop()
         shutil.rmtree(folder, ignore_errors=True)
 

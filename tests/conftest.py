@@ -97,7 +97,13 @@ def fresh_database(database, tmp_path) -> Iterator[str]:
 
 
 @pytest.fixture
-def app(database_url: str, tmp_path: Path):
+def app_config() -> dict[str, Any]:
+    """Return settings of the app besides the tests' own (a test parametrizes it to set some)."""
+    return {}
+
+
+@pytest.fixture
+def app(database_url: str, tmp_path: Path, app_config: dict[str, Any]):
     """Return an app on a fresh database."""
     app = create_app(
         {
@@ -107,6 +113,7 @@ def app(database_url: str, tmp_path: Path):
             "EMBEDDED_WORKER": False,  # tests run the queue themselves (drain) or start it
             "STORAGE_DIR": str(tmp_path / "storage"),
             "ORIGIN_ALLOW_PRIVATE": True,  # the test origins are served on 127.0.0.1
+            **app_config,
         }
     )
     app.instance_path = str(tmp_path / "instance")

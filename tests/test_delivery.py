@@ -273,8 +273,8 @@ BEYOND_LEVEL_2 = [
 ]  # fmt: skip
 
 
+@pytest.mark.parametrize("app_config", [{"CORS_ORIGINS": "https://catalogue.example"}])
 def test_any_origin_may_read_images_whatever_the_api_allows(app, client, ingested):
-    app.config["CORS_ORIGINS"] = "https://catalogue.example"
     preflight = client.options(
         f"{ingested}/info.json",
         headers={"Origin": "https://viewer.example", "Access-Control-Request-Method": "GET"},

@@ -263,8 +263,8 @@ def test_two_concurrent_writers_with_one_etag(app, stored, method):
 # -- CORS -----------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("app_config", [{"CORS_ORIGINS": "https://allowed.example"}])
 def test_configured_cors_origins(app, anon):
-    app.config["CORS_ORIGINS"] = "https://allowed.example"
     ok = anon.get("/", headers={"Origin": "https://allowed.example"})
     assert ok.headers["Access-Control-Allow-Origin"] == "https://allowed.example"
     assert "Origin" in ok.headers["Vary"]

@@ -15,7 +15,7 @@ from urllib.parse import unquote_to_bytes, urlsplit
 from flask import Blueprint, Flask, Response, request
 from werkzeug.routing import IntegerConverter
 
-from app import auth, representations, resources
+from app import auth, resources
 from app.api import (
     creation,
     discovery,
@@ -105,8 +105,6 @@ def _resource_view(cls: Class) -> Callable[..., Response]:
             raise resources.not_found(cls, keys)
         handler = handlers[method]
         assert handler is not None, f"no handler for {method} {cls.name}"
-        if method == "GET":
-            return representations.reused(lambda: handler(cls, keys))
         return handler(cls, keys)
 
     view.__name__ = f"{cls.name}_resource"
@@ -131,15 +129,12 @@ def _collection_view(prop: Prop) -> Callable[..., Response]:
         if request.method == "POST":
             owner_exists(keys)
             return creation.POSTS[prop.path or ""](member, keys)
-        return representations.reused(lambda: page(keys))
+        owner_exists(keys)
+        return listing(member, keys, _restriction(member))
 
     def owner_exists(keys: dict[str, Any]) -> None:
         if owner is not None and not store(owner.name).exists(resources.connection(), keys):
             raise resources.not_found(owner, keys)
-
-    def page(keys: dict[str, Any]) -> Response:
-        owner_exists(keys)
-        return listing(member, keys, _restriction(member))
 
     view.__name__ = f"{prop.name}_collection_{len(prop.path or '')}"
     return view

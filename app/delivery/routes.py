@@ -19,7 +19,6 @@ from app.delivery.served import (
     cached,
     files,
     json_ld_or_json,
-    open_to_all,
     registration,
     service_url,
 )
@@ -119,7 +118,6 @@ def routes() -> Blueprint:
             defaults=defaults,
         )
     thumbs.register(blueprint)
-    blueprint.after_request(open_to_all)
     return blueprint
 
 

@@ -1,6 +1,6 @@
 """What every delivery route shares: the image's registration, service URLs, HTTP headers.
 
-Every response of delivery may be read from any origin (CORS ``*``, set by the blueprint),
+Every response of delivery may be read from any origin (CORS ``*``, see app/__init__.py),
 carries a strong ETag made from the image's registration and the request (so a re-ingested
 image never matches an earlier tag), and says how long caches in front may keep it.
 """
@@ -80,10 +80,4 @@ def cached(resp: Response, generation: int, *parts: Any) -> Response:
     ).hexdigest()
     resp.headers["ETag"] = f'"{digest}"'
     resp.headers["Cache-Control"] = f"public, max-age={int(current_app.config['DELIVERY_MAX_AGE'])}"
-    return resp
-
-
-def open_to_all(resp: Response) -> Response:
-    """Let any origin read a delivery response (an after_request function)."""
-    resp.headers["Access-Control-Allow-Origin"] = "*"
     return resp

@@ -132,11 +132,10 @@ class Queue:
             select(ingest_jobs.c.id).where(_free(moment)).order_by(ingest_jobs.c.id).limit(count)
         )
         with self.engine.connect() as conn:
-            # Looked for first, outside a write: a poll that finds nothing commits nothing.
+            # Looked for first: a poll that finds nothing writes nothing.
             if conn.execute(oldest).first() is None:
                 return token, []
             conn.rollback()
-            conn.info["write"] = True
             with conn.begin():
                 taken = conn.execute(
                     update(ingest_jobs)
@@ -146,7 +145,6 @@ class Queue:
                     )
                     .returning(*ingest_jobs.c)
                 ).all()
-            conn.info.pop("write", None)
         return token, [dict(row._mapping) for row in taken]
 
     def _runnable(self, rows: list[dict[str, Any]]) -> list[Job]:
