@@ -7,7 +7,9 @@ from typing import Any
 from flask import Flask, Response
 from flask_cors import CORS
 
+from app import api, auth, caching, cli, db, ingest, jsonld, responses
 from app.config import Config
+from app.delivery import routes as delivery
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -18,12 +20,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config.from_mapping(test_config)
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
-    from app import api, auth, caching, cli, db, errors, ingest, jsonld
-    from app.delivery import routes as delivery
-
     db.init_app(app)
     ingest.init_app(app)
-    errors.init_app(app)
+    responses.init_app(app)
     jsonld.init_app(app)
     caching.init_app(app)
     auth.init_app(app)

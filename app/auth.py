@@ -18,6 +18,7 @@ from flask import Flask, current_app, g, request
 from sqlalchemy import bindparam, select
 from werkzeug.datastructures import Authorization
 
+from app import console, jsonld
 from app.errors import ApiError
 from app.models import TABLES
 
@@ -84,8 +85,6 @@ def caller() -> Caller | None:
 
 def _console_credentials() -> Authorization | None:
     """Read the console's cookie: only for pages (GET of text/html), never for a write."""
-    from app import console, jsonld
-
     token = request.cookies.get(console.COOKIE)
     if not token or request.method not in ("GET", "HEAD"):
         return None

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup, FlaskGroup, with_appcontext
+from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -179,15 +179,6 @@ def init_app(app: Flask) -> None:
         app.cli.add_command(group)
 
 
-def _create() -> Flask:
-    from app import create_app
-
-    return create_app()
-
-
-main = FlaskGroup(create_app=_create, help="The DLCS Image API server.")
-
-
 @click.command("worker")
 @click.option(
     "--concurrency",
@@ -204,11 +195,9 @@ def worker_command(concurrency: int) -> None:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     queue = app.extensions["dlcs.queue"]
     if app.config.get("BROKER_URL"):
-        from app.ingest import tasks
-
         # Publishes what a web process committed but died before publishing.
         threading.Thread(target=queue.sweep_forever, name="dlcs-sweeper", daemon=True).start()
-        tasks.configure(app).worker_main(
+        app.extensions["celery"].worker_main(
             [
                 "worker",
                 "--loglevel=INFO",

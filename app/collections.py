@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import tuple_ as sql_tuple
 
-from app import jsonld, limits
+from app import jsonld, limits, responses
 from app.db import connection
 from app.errors import bad_request
 from app.models import CHILDREN, COUNTED, MAX_INTEGER, column_name
@@ -365,7 +365,7 @@ def listing(
     if reverse:
         rows.reverse()
     rows = enrich(connection(), member, rows)
-    return jsonld.response(collection_document(member, rows, total, page, size, ordering))
+    return responses.response(collection_document(member, rows, total, page, size, ordering))
 
 
 def collection_document(

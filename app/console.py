@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import render_template, request
 
-from app import jsonld
+from app import jsonld, links
 from vocab import dlcs
 
 COOKIE = "dlcs_console"
@@ -40,8 +40,6 @@ def _class_node(doc_type: str, base: str) -> dict[str, Any] | None:
 
 def _collection_link(path: str, base: str) -> dict[str, Any] | None:
     """Return the documented link property whose collection is at ``path``."""
-    from app import links
-
     for cls in dlcs.CLASSES:
         for prop in cls.collections:
             if links.parse(base + path, prop.path or "") is not None:

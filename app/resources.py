@@ -18,7 +18,8 @@ from marshmallow import ValidationError
 from sqlalchemy import Connection, exists, select
 from sqlalchemy.exc import IntegrityError
 
-from app import jsonld, limits, links
+from app import jsonld, limits, links, responses
+from app.auth import key_cache
 from app.caching import check_write, has_preconditions
 from app.db import connection
 from app.errors import ApiError, bad_request
@@ -368,7 +369,7 @@ def get(cls: Class, keys: Mapping[str, Any]) -> Response:
     values = read(connection(), cls, keys)
     if values is None:
         raise not_found(cls, keys)
-    return jsonld.response(document(cls, values))
+    return responses.response(document(cls, values))
 
 
 def put(cls: Class, keys: Mapping[str, Any]) -> Response:
@@ -424,8 +425,8 @@ def put(cls: Class, keys: Mapping[str, Any]) -> Response:
     doc = document(cls, values)
     headers = accepted_headers(status)
     if current is None:
-        return jsonld.response(doc, status or 201, {"Location": doc["@id"], **headers})
-    return jsonld.response(doc, status or 200, headers)
+        return responses.response(doc, status or 201, {"Location": doc["@id"], **headers})
+    return responses.response(doc, status or 200, headers)
 
 
 ASYNC = "respond-async"
@@ -463,7 +464,7 @@ def create(cls: Class, keys: Mapping[str, Any], extra: Mapping[str, Any] | None 
     created = read(conn, cls, new_keys)
     assert created is not None
     doc = document(cls, created)
-    return jsonld.response(doc, 201, {"Location": doc["@id"]})
+    return responses.response(doc, 201, {"Location": doc["@id"]})
 
 
 def _existing(conn: Connection, cls: Class, keys: Mapping[str, Any]) -> dict[str, Any]:
@@ -495,8 +496,6 @@ def patch(cls: Class, keys: Mapping[str, Any]) -> Response:
         try:
             store(cls.name).update(conn, keys, loaded, current)
             if cls.name == "Customer":  # administrator may have changed
-                from app.auth import key_cache
-
                 key_cache().clear()
             hook = _after_write(cls, current, loaded)
             follow_up = hook.run(conn, keys) if hook is not None else None
@@ -507,7 +506,7 @@ def patch(cls: Class, keys: Mapping[str, Any]) -> Response:
     status = follow_up() if follow_up else None
     values = read(conn, cls, keys)
     assert values is not None
-    return jsonld.response(document(cls, values), status or 200, accepted_headers(status))
+    return responses.response(document(cls, values), status or 200, accepted_headers(status))
 
 
 def _current_document(
@@ -562,10 +561,8 @@ def delete(cls: Class, keys: Mapping[str, Any]) -> Response:
     store(cls.name).delete(conn, keys)
     conn.commit()
     if cls.name in ("Key", "Customer"):  # a deleted key must stop working here at once
-        from app.auth import key_cache
-
         key_cache().clear()
     if cls.name in AFTER_DELETE:
         AFTER_DELETE[cls.name](keys)
     operation = next(op for op in cls.operations if op.method == "DELETE")
-    return jsonld.empty(operation.statuses[0].code)
+    return responses.empty(operation.statuses[0].code)

@@ -9,7 +9,7 @@ from flask import Response
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from app import auth, jsonld, resources
+from app import auth, resources, responses
 from app.db import connection
 from app.errors import ApiError
 from app.store import now, store
@@ -49,7 +49,7 @@ def create_key(member: Class, keys: Mapping[str, Any]) -> Response:
         conn.rollback()
         raise ApiError(409, "Key collision; try again.") from exc
     doc = resources.document(member, {**values, "secret": secret})
-    return jsonld.response(doc, 201, {"Location": doc["@id"]})
+    return responses.response(doc, 201, {"Location": doc["@id"]})
 
 
 POSTS: dict[str, Callable[[Class, Mapping[str, Any]], Response]] = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app
 
-from app import jsonld
+from app import jsonld, responses
 from app.auth import caller
 from app.errors import ApiError
 from app.resources import dump
@@ -25,12 +25,12 @@ def entry_point() -> Response:
         "@type": ENTRY_POINT.name,
         **dump(ENTRY_POINT, mine),
     }
-    return jsonld.response(doc)
+    return responses.response(doc)
 
 
 def documentation() -> Response:
     """Return the hydra:ApiDocumentation."""
-    return jsonld.raw_response(jsonld.documentation_bytes(jsonld.base_url()))
+    return responses.raw_response(jsonld.documentation_bytes(jsonld.base_url()))
 
 
 def context(name: str) -> Response:
@@ -39,12 +39,12 @@ def context(name: str) -> Response:
         raise ApiError(
             404, f"There is no context {name}.jsonld; classes: {', '.join(dlcs.BY_NAME)}."
         )
-    return jsonld.context_response(jsonld.context_bytes(name, jsonld.base_url()))
+    return responses.context_response(jsonld.context_bytes(name, jsonld.base_url()))
 
 
 def openapi_description() -> Response:
     """Return the OpenAPI 3 description, generated from the vocabulary."""
-    return jsonld.json_response(jsonld.openapi_bytes(jsonld.base_url()))
+    return responses.json_response(jsonld.openapi_bytes(jsonld.base_url()))
 
 
 def console_script() -> Response:

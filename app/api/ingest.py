@@ -16,13 +16,13 @@ from flask import Response, current_app, request
 from sqlalchemy import Connection, case, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from app import jsonld, links, resources
+from app import links, resources, responses
 from app.db import connection
 from app.errors import ApiError, bad_request
 from app.ingest import service
 from app.ingest.derivatives import remove_derivatives
 from app.ingest.fetch import Overdue
-from app.ingest.queue import MARGIN, Job, Queue, settings_of
+from app.ingest.queue import MARGIN, Job, Queue
 from app.models import MAX_INTEGER, TABLES
 from app.store import now, store
 from vocab import dlcs
@@ -73,7 +73,7 @@ def start(conn: Connection, jobs: list[Job], *, asynchronous: bool) -> resources
     held = queue.hold(conn, jobs, dt.timedelta(seconds=seconds) + MARGIN)
 
     def run() -> int | None:
-        settings = settings_of(app)
+        settings = service.settings_of(app)
         settings = replace(
             settings,
             fetch=replace(settings.fetch, total_timeout=seconds),
@@ -126,7 +126,7 @@ def _image_response(conn: Connection, keys: Mapping[str, Any], status: int) -> R
     values = resources.read(conn, IMAGE, keys)
     assert values is not None
     headers = resources.accepted_headers(status)
-    return jsonld.response(resources.document(IMAGE, values), status, headers)
+    return responses.response(resources.document(IMAGE, values), status, headers)
 
 
 # -- batches ------------------------------------------------------------------------------------
@@ -245,7 +245,7 @@ def submit_batch(cls: Class, keys: Mapping[str, Any]) -> Response:
     batch = resources.read(conn, BATCH, {"customer": keys["customer"], "batch": number})
     assert batch is not None
     doc = resources.document(BATCH, batch)
-    return jsonld.response(doc, 201, {"Location": doc["@id"]})
+    return responses.response(doc, 201, {"Location": doc["@id"]})
 
 
 def _next_batch(conn: Connection, customer: int) -> int:
@@ -285,7 +285,7 @@ def retry_batch(cls: Class, keys: Mapping[str, Any]) -> Response:
     follow_up()
     batch = resources.read(conn, BATCH, keys)
     assert batch is not None
-    return jsonld.response(resources.document(BATCH, batch), 202)
+    return responses.response(resources.document(BATCH, batch), 202)
 
 
 def queue_status(cls: Class, keys: Mapping[str, Any]) -> Response:
@@ -298,7 +298,7 @@ def queue_status(cls: Class, keys: Mapping[str, Any]) -> Response:
         select(func.count(func.distinct(images.c.batch))).where(*mine, images.c.batch.is_not(None))
     ).scalar_one()
     values = {**keys, "size": size, "batchesWaiting": batches}
-    return jsonld.response(resources.document(QUEUE, values))
+    return responses.response(resources.document(QUEUE, values))
 
 
 OVERRIDES = {

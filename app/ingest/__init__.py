@@ -8,7 +8,8 @@ from flask import Flask
 from PIL import Image
 
 from app.files import files_of
-from app.ingest.queue import CeleryQueue, EmbeddedQueue, settings_of
+from app.ingest.queue import CeleryQueue, EmbeddedQueue
+from app.ingest.service import settings_of
 
 
 def init_app(app: Flask) -> None:

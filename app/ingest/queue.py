@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 from flask import Flask
 from sqlalchemy import Connection, Engine, delete, insert, or_, select, update
 
-from app.ingest import service
+from app.ingest import service, tasks
 from app.models import TABLES, ingest_jobs
 from app.store import now, store
 
@@ -228,14 +228,11 @@ class CeleryQueue(Queue):
     """Jobs published to a Celery broker after the commit, the table being their outbox."""
 
     def __init__(self, app: Flask, engine: Engine, settings: service.IngestSettings) -> None:
-        from app.ingest import tasks
-
         super().__init__(engine, settings)
-        self.tasks = tasks
+        self.celery = tasks.celery_init_app(app)
         self.stopping = threading.Event()
         # How long a request has to publish what it queued before a sweeper does instead.
         self.publish_lease = dt.timedelta(seconds=float(app.config["OUTBOX_SECONDS"]))
-        tasks.configure(app)
 
     def offer(self, conn: Connection, jobs: list[Job]) -> Held:
         """Write jobs held for publishing by this request (a sweeper's, should it die first)."""
@@ -256,7 +253,7 @@ class CeleryQueue(Queue):
 
     def _publish(self, jobs: list[Job]) -> None:
         for job in jobs:
-            self.tasks.ingest_task.apply_async(args=tuple(job))
+            self.celery.send_task(tasks.INGEST, args=tuple(job))
 
     def sweep(self) -> int:
         """Publish the jobs whose publisher died first (or never could); return how many."""
@@ -278,20 +275,3 @@ class CeleryQueue(Queue):
     def stop(self) -> None:
         """Stop :meth:`sweep_forever`."""
         self.stopping.set()
-
-
-def settings_of(app: Flask) -> service.IngestSettings:
-    """Return the ingest settings of an app."""
-    cfg = app.config
-    return service.IngestSettings(
-        fetch=service.FetchSettings(
-            allow_private=bool(cfg["ORIGIN_ALLOW_PRIVATE"]),
-            file_dirs=tuple(cfg["ORIGIN_FILE_DIRS"]),
-            max_bytes=int(cfg["ORIGIN_MAX_BYTES"]),
-            connect_timeout=float(cfg["ORIGIN_CONNECT_TIMEOUT"]),
-            read_timeout=float(cfg["ORIGIN_READ_TIMEOUT"]),
-            total_timeout=float(cfg["ORIGIN_TOTAL_TIMEOUT"]),
-        ),
-        files=app.extensions["dlcs.files"],
-        max_pixels=int(cfg["MAX_IMAGE_PIXELS"]),
-    )

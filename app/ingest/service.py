@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import pyvips
+from flask import Flask
 from sqlalchemy import Engine, select, update
 
 from app.files import Files
@@ -168,3 +169,20 @@ def ingest(
     elif not recorded:  # deleted, or registered again, meanwhile: these are for nobody
         settings.files.remove(registration_prefix(keys, generation))
     return recorded
+
+
+def settings_of(app: Flask) -> IngestSettings:
+    """Return the ingest settings of an app."""
+    cfg = app.config
+    return IngestSettings(
+        fetch=FetchSettings(
+            allow_private=bool(cfg["ORIGIN_ALLOW_PRIVATE"]),
+            file_dirs=tuple(cfg["ORIGIN_FILE_DIRS"]),
+            max_bytes=int(cfg["ORIGIN_MAX_BYTES"]),
+            connect_timeout=float(cfg["ORIGIN_CONNECT_TIMEOUT"]),
+            read_timeout=float(cfg["ORIGIN_READ_TIMEOUT"]),
+            total_timeout=float(cfg["ORIGIN_TOTAL_TIMEOUT"]),
+        ),
+        files=app.extensions["dlcs.files"],
+        max_pixels=int(cfg["MAX_IMAGE_PIXELS"]),
+    )

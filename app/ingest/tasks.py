@@ -1,19 +1,29 @@
-"""The Celery side of ingest: the task ``dlcs worker`` runs when a broker is configured."""
+"""The Celery side of ingest, set up as Flask's documentation shows: a task runs in an app context.
+
+The web processes publish ingest jobs by the task's name; ``dlcs worker`` runs them.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from celery import Celery
-from flask import Flask
+from celery import Celery, Task, shared_task
+from flask import Flask, current_app
 
-celery = Celery("dlcs", set_as_current=False)
-_app: dict[str, Flask] = {}
+from app.ingest import service
+
+INGEST = "dlcs.ingest"
 
 
-def configure(app: Flask) -> Celery:
-    """Point the Celery app at the broker and queue of a Flask app, which runs the tasks."""
-    _app["app"] = app
+def celery_init_app(app: Flask) -> Celery:
+    """Return the Celery app of a Flask app: its broker and queue, its tasks in its context."""
+
+    class FlaskTask(Task):
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            with app.app_context():
+                return self.run(*args, **kwargs)
+
+    celery = Celery(app.name, task_cls=FlaskTask, set_as_current=False)
     celery.conf.update(
         broker_url=app.config["BROKER_URL"],
         task_default_queue=app.config["QUEUE_NAME"],
@@ -27,16 +37,13 @@ def configure(app: Flask) -> Celery:
         # outbox row is deleted only then. visibility_timeout (Redis): longer than any ingest.
         broker_transport_options={"confirm_publish": True, "visibility_timeout": 900},
     )
+    app.extensions["celery"] = celery
     return celery
 
 
-@celery.task(name="dlcs.ingest")
+@shared_task(name=INGEST)
 def ingest_task(customer: int, space: int, image: str, generation: int) -> bool:
     """Ingest one registration of one image (idempotent: redelivery is harmless)."""
-    from app.ingest import service
-    from app.ingest.queue import settings_of
-
-    app = _app["app"]
+    app = current_app
     keys: dict[str, Any] = {"customer": customer, "space": space, "image": image}
-    engine = app.extensions["dlcs.engine"]
-    return service.ingest(engine, settings_of(app), keys, generation)
+    return service.ingest(app.extensions["dlcs.engine"], service.settings_of(app), keys, generation)

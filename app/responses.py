@@ -1,0 +1,147 @@
+"""Responses: each in the representation the client asked for, and every error as one.
+
+A resource is JSON-LD by default, or plain JSON, an RDF syntax (:mod:`app.rdf`) or the HTML
+console (:mod:`app.console`) when asked; an error is a Hydra Error that is also an RFC 9457
+problem, never a framework's HTML page.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from flask import Flask, Response, current_app, request
+from psycopg.errors import QueryCanceled
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from app import console
+from app.errors import ApiError
+from app.jsonld import (
+    HTML,
+    JSON,
+    JSONLD,
+    base_url,
+    best_match,
+    context_url,
+    dumps,
+    negotiate,
+)
+from vocab import dlcs
+
+log = logging.getLogger(__name__)
+ERROR = dlcs.get("Error")
+
+
+def _json_type() -> str:
+    return best_match(request.headers.get("Accept", ""), (JSONLD, JSON)) or JSONLD
+
+
+def response(doc: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """Return ``doc`` in the representation the client asked for (JSON-LD by default)."""
+    media_type = negotiate()
+    if media_type in (JSONLD, JSON):
+        return _send(dumps(doc), media_type, status, headers)
+    if media_type == HTML:
+        return _send(console.render(doc, status), "text/html", status, headers)
+    from app import rdf  # (rdflib and pyld: loaded by the first request that needs them)
+
+    return _send(rdf.serialize(doc, media_type), media_type, status, headers)
+
+
+def error_response(doc: Any, status: int, headers: dict[str, str] | None = None) -> Response:
+    """Return an error body: JSON-LD (or plain JSON when that is preferred).
+
+    A browser that asks for a page it may not see (401, ``Accept: text/html``) gets the
+    console's page of the same Error instead, whose form takes a key and secret.
+    """
+    accept = request.headers.get("Accept", "")
+    if status == 401 and best_match(accept, (JSONLD, JSON, HTML)) == HTML:
+        return _send(console.render(doc, status), HTML, status, headers)
+    return _send(dumps(doc), _json_type(), status, headers)
+
+
+def raw_response(body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """Return an already serialised JSON-LD document, negotiated like any other."""
+    media_type = negotiate()
+    if media_type in (JSONLD, JSON):
+        return _send(body, media_type, status, headers)
+    return response(json.loads(body), status, headers)
+
+
+def context_response(body: bytes) -> Response:
+    """Return a context document: JSON-LD (or JSON), which is all a context can be."""
+    return _send(body, negotiate((JSONLD, JSON)), 200, None)
+
+
+def json_response(body: bytes) -> Response:
+    """Return a plain JSON document (the OpenAPI description)."""
+    return _send(body, JSON, 200, None)
+
+
+def _send(body: bytes, media_type: str, status: int, headers: dict[str, str] | None) -> Response:
+    return current_app.response_class(body, status=status, headers=headers, mimetype=media_type)
+
+
+def empty(status: int) -> Response:
+    """Return a response with no body (204, 205)."""
+    resp = current_app.response_class(status=status)
+    del resp.headers["Content-Type"]
+    return resp
+
+
+def error_document(code: int, description: str, violations: list[tuple[str, str]]) -> dict:
+    """Return the body of an error response."""
+    base = base_url()
+    title = HTTPStatus(code).phrase if code in HTTPStatus._value2member_map_ else "Error"
+    doc: dict = {
+        "@context": context_url(ERROR, base),
+        "@type": "Error",
+        "statusCode": code,
+        "status": code,
+        "title": title,
+        "description": description,
+        "detail": description,
+        "instance": base + request.full_path.rstrip("?"),
+    }
+    if violations:
+        doc["violations"] = [{"propertyPath": p, "message": m} for p, m in violations]
+    return doc
+
+
+def _handle_http(exc: HTTPException) -> Response:
+    code = exc.code or 500
+    description = exc.description or HTTPStatus(code).phrase
+    violations = getattr(exc, "violations", [])
+    response = error_response(error_document(code, description, violations), code)
+    for name, value in getattr(exc, "extra_headers", {}).items():
+        response.headers[name] = value
+    if code == 405 and hasattr(exc, "valid_methods") and exc.valid_methods:
+        response.headers["Allow"] = ", ".join(exc.valid_methods)
+    return response
+
+
+def _handle_unexpected(exc: Exception) -> Response:
+    if _cause(exc, QueryCanceled) is not None:  # (DLCS_STATEMENT_TIMEOUT on PostgreSQL)
+        log.warning("a statement of %s %s timed out", request.method, request.path)
+        seconds = current_app.config["STATEMENT_TIMEOUT"]
+        unavailable = dlcs.UNAVAILABLE.code
+        return _handle_http(
+            ApiError(unavailable, f"The database did not answer within {seconds:g} s; try again.")
+        )
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return _handle_http(InternalServerError("The server failed; the failure was logged."))
+
+
+def _cause(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
+    seen: BaseException | None = exc
+    while seen is not None and not isinstance(seen, kind):
+        seen = seen.__cause__ or seen.__context__
+    return seen
+
+
+def init_app(app: Flask) -> None:
+    """Send every error, the framework's own included, through one handler."""
+    app.register_error_handler(HTTPException, _handle_http)
+    app.register_error_handler(Exception, _handle_unexpected)
