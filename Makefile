@@ -66,6 +66,8 @@ run: $(RUN_STAMP)
 test: $(STAMP) $(CLIENTS) browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)

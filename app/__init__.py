@@ -7,9 +7,11 @@ from typing import Any
 from flask import Flask, Response
 from flask_cors import CORS
 
-from app import api, auth, caching, cli, db, ingest, jsonld, responses
+from app import api, cli, ingest
 from app.config import Config
 from app.delivery import routes as delivery
+from app.storage import db
+from app.web import auth, caching, jsonld, responses
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:

@@ -17,10 +17,11 @@ from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from app import auth, db
-from app.db import connection
-from app.store import now, store
+from app.storage import db
+from app.storage.db import connection
+from app.storage.store import now, store
 from app.submit import submit
+from app.web import auth
 
 
 def needs_schema(command: Callable[..., None]) -> Callable[..., None]:

@@ -14,10 +14,10 @@ from flask import current_app
 from sqlalchemy import select
 
 from app.api.ingest import BATCH, create_batch
-from app.db import connection
-from app.errors import ApiError
-from app.models import TABLES
 from app.resources import read
+from app.storage.db import connection
+from app.storage.models import TABLES
+from app.web.errors import ApiError
 from vocab import dlcs
 
 IMAGE = dlcs.get("Image")

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from app import create_app
-from app.db import dispose
+from app.storage.db import dispose
 from bench import least
 from bench.bare import app as bare
 from bench.http import PG_SERVER, seed

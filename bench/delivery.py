@@ -41,8 +41,8 @@ from typing import Any
 import pyvips
 
 from app import create_app
-from app.db import dispose
 from app.ingest.derivatives import pyramid_key
+from app.storage.db import dispose
 from bench.http import RESULTS, rss_megabytes, start, wrk
 
 IIPSRV = Path("/usr/lib/iipimage-server/iipsrv.fcgi")

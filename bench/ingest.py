@@ -30,7 +30,7 @@ from PIL import Image
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from app.db import dispose as dispose_app
+from app.storage.db import dispose as dispose_app
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -81,7 +81,7 @@ def fresh_database(url: str | None, folder: Path) -> tuple[str, Any]:
 def run(count: int, workers: int, database: str | None, broker: str | None, body: bytes) -> dict:
     """Time one batch of ``count`` images ingested by ``workers`` worker processes."""
     from app import create_app
-    from app.db import make_engine, upgrade
+    from app.storage.db import make_engine, upgrade
 
     folder = Path(tempfile.mkdtemp(prefix="dlcs-bench-"))
     url, drop = fresh_database(database, folder)

@@ -1,6 +1,6 @@
 """The least a GET and a PUT of an image can do on this stack: the benchmark's reference apps.
 
-Flask, and one statement by key through the server's own engines (``app.db.make_engine``,
+Flask, and one statement by key through the server's own engines (``app.storage.db.make_engine``,
 a connection checked out of the pool per request): a GET runs a ``SELECT`` of the image's row
 (in autocommit, as the server's reads do), a PUT reads the JSON body and runs an ``UPDATE`` of
 the row returning it, in a transaction of its own (``BEGIN IMMEDIATE`` on SQLite). Fixed bytes
@@ -17,7 +17,7 @@ import os
 from flask import Flask, Response, request
 from sqlalchemy import text
 
-from app.db import make_engine
+from app.storage.db import make_engine
 from bench.bare import BODY
 
 KEY = "customer = :customer AND space = :space AND image = :image"

@@ -23,9 +23,9 @@ from sqlalchemy import create_engine, delete, text
 from sqlalchemy.engine import make_url
 
 from app import create_app
-from app.db import dispose as dispose_app
-from app.db import make_engine, upgrade
-from app.models import metadata
+from app.storage.db import dispose as dispose_app
+from app.storage.db import make_engine, upgrade
+from app.storage.models import metadata
 
 BASE = "http://localhost"
 KEEP = {

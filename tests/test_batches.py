@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from app.db import dispose as dispose_app
+from app.storage.db import dispose as dispose_app
 from tests.conftest import BASE
 
 

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from app import create_app
-from app.db import dispose
+from app.storage.db import dispose
 from tests.conftest import basic, make_customer
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from rdflib import RDF, URIRef
 
-from app.db import dispose as dispose_app
+from app.storage.db import dispose as dispose_app
 from tests.conftest import BASE
 
 HYDRA = "http://www.w3.org/ns/hydra/core#"

@@ -16,7 +16,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from app.files import BucketFiles
+from app.storage.files import BucketFiles
 from tests.conftest import BASE, customer_with_space
 
 
@@ -123,7 +123,7 @@ def test_the_cache_keeps_within_its_size_least_recently_used_out_first(
 def bucket_app(database_url, tmp_path, s3_endpoint, bucket):
     """An app whose derivatives are in the bucket; what its machine keeps is in tmp/web."""
     from app import create_app
-    from app.db import dispose
+    from app.storage.db import dispose
 
     app = create_app(
         {

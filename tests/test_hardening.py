@@ -297,7 +297,7 @@ def test_a_statement_that_runs_too_long_is_ended_by_postgresql(database_url):
     from flask import jsonify
 
     from app import create_app
-    from app.db import connection, dispose
+    from app.storage.db import connection, dispose
 
     settings = {"DATABASE_URL": database_url, "AUTO_MIGRATE": False, "EMBEDDED_WORKER": False}
     app = create_app({**settings, "STATEMENT_TIMEOUT": 0.05})
@@ -427,8 +427,8 @@ def _waiting_image(app, alice, origin_url: str, lease: float):
     from sqlalchemy import update
 
     from app.api.ingest import requeue
-    from app.models import TABLES
-    from app.store import store
+    from app.storage.models import TABLES
+    from app.storage.store import store
 
     path = image_url(alice, "held")
     assert alice.put(path, {"string1": "x"}).status_code == 201

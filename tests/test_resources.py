@@ -174,7 +174,7 @@ def test_new_key_works_and_its_secret_is_shown_once(alice):
 def test_secret_is_stored_only_as_a_hash(alice, app):
     from sqlalchemy import select
 
-    from app.models import TABLES
+    from app.storage.models import TABLES
 
     doc = alice.post(f"/customers/{alice.customer}/keys").get_json()
     with app.extensions["dlcs.engine"].connect() as conn:
@@ -213,7 +213,7 @@ def test_policies_are_read_only(admin, method):
 def test_image_policy_links_dereference_when_set(alice, app):
     from sqlalchemy import update
 
-    from app.models import TABLES
+    from app.storage.models import TABLES
 
     c = alice.customer
     alice.put(f"/customers/{c}/spaces/1/images/a", {})

@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from app.db import dispose as dispose_app
+from app.storage.db import dispose as dispose_app
 from tests.conftest import BASE
 
 

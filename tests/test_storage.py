@@ -12,8 +12,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
 from app import create_app
-from app.models import metadata
-from app.store import store
+from app.storage.models import metadata
+from app.storage.store import store
 from tests.conftest import BASE
 
 
@@ -66,7 +66,7 @@ def test_two_concurrent_puts_creating_one_image_give_201_and_200(app, alice):
 def test_sqlite_writers_wait_for_each_other_instead_of_failing(tmp_path):
     # Each write transaction begins IMMEDIATE (the write lock up front); a second writer
     # waits for the first one's commit (the busy timeout) and goes on, never "locked".
-    from app.db import make_engine
+    from app.storage.db import make_engine
 
     engine = make_engine(f"sqlite:///{tmp_path / 'queue.sqlite3'}")
     with engine.begin() as conn:
@@ -102,7 +102,7 @@ def test_sqlite_writers_wait_for_each_other_instead_of_failing(tmp_path):
 
 
 def test_reads_by_key_give_what_a_select_of_the_rows_gives(app, alice):
-    from app.db import connection
+    from app.storage.db import connection
 
     alice.put(
         f"/customers/{alice.customer}/spaces/1/images/same",

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from app.models import CHILDREN, TABLES, column_name
-from app.schemas import schema_class
+from app.storage.models import CHILDREN, TABLES, column_name
+from app.web.schemas import schema_class
 from vocab import api_documentation, context, dlcs
 from vocab.context import prop_iri
 
@@ -153,7 +153,7 @@ def test_every_link_range_is_a_declared_class():
 def test_date_times_are_written_in_utc_with_offset_to_the_millisecond():
     import datetime as dt
 
-    from app.schemas import format_datetime
+    from app.web.schemas import format_datetime
 
     plus_one = dt.timezone(dt.timedelta(hours=1))
     written = "2026-01-02T03:04:05.678+00:00"

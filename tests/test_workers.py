@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from app.db import dispose as dispose_app
+from app.storage.db import dispose as dispose_app
 from tests.conftest import BASE, customer_with_space
 
 BROKER = os.environ.get("TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
@@ -132,7 +132,7 @@ def test_a_killed_worker_loses_nothing_and_counts_stay_exact(broker_app, origin,
 def test_jobs_committed_but_never_published_are_published_by_a_worker(broker_app, tmp_path, origin):
     """A web process that dies between its commit and its publishing loses no image."""
     from app.api.ingest import create_batch
-    from app.db import connection
+    from app.storage.db import connection
 
     api = customer_with_space(broker_app, "outbox")
     c = api.customer

@@ -19,13 +19,14 @@ ID_PATTERN = "^[^\\x00-\\x1f/]{1,255}$"
 
 
 def _scalar(range_: str) -> dict[str, Any]:
-    return {
+    scalars: dict[str, dict[str, Any]] = {
         "xsd:string": {"type": "string"},
         "xsd:integer": {"type": "integer"},
         "xsd:nonNegativeInteger": {"type": "integer", "minimum": 0},
         "xsd:boolean": {"type": "boolean"},
         "xsd:dateTime": {"type": "string", "format": "date-time"},
-    }.get(range_, {"type": "string", "format": "uri"})
+    }
+    return scalars.get(range_, {"type": "string", "format": "uri"})
 
 
 def _property(prop: Prop) -> dict[str, Any]:
@@ -37,7 +38,7 @@ def _property(prop: Prop) -> dict[str, Any]:
         item = {**item, "enum": list(prop.choices)}
     if prop.length_limit is not None and not prop.readonly:
         item = {**item, "maxLength": prop.length_limit}
-    schema = {"type": "array", "items": item} if prop.multiple else dict(item)
+    schema: dict[str, Any] = {"type": "array", "items": item} if prop.multiple else dict(item)
     if prop.items_limit is not None and not prop.readonly:
         schema["maxItems"] = prop.items_limit
     if prop.readonly:

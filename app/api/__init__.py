@@ -15,16 +15,17 @@ from urllib.parse import unquote_to_bytes, urlsplit
 from flask import Blueprint, Flask, Response, request
 from werkzeug.routing import IntegerConverter
 
-from app import auth, resources
+from app import resources
 from app.api import (
     creation,
     discovery,
     ingest,
 )
-from app.collections import listing
-from app.errors import bad_request
-from app.models import MAX_INTEGER
-from app.store import store
+from app.resources.collections import listing
+from app.storage.models import MAX_INTEGER
+from app.storage.store import store
+from app.web import auth
+from app.web.errors import bad_request
 from vocab import dlcs
 from vocab.model import Class, Operation, Prop
 

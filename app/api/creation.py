@@ -9,10 +9,11 @@ from flask import Response
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from app import auth, resources, responses
-from app.db import connection
-from app.errors import ApiError
-from app.store import now, store
+from app import resources
+from app.storage.db import connection
+from app.storage.store import now, store
+from app.web import auth, responses
+from app.web.errors import ApiError
 from vocab.model import Class
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app
 
-from app import jsonld, responses
-from app.auth import caller
-from app.errors import ApiError
 from app.resources import dump
+from app.web import jsonld, responses
+from app.web.auth import caller
+from app.web.errors import ApiError
 from vocab import dlcs
 from vocab.terms import VOCAB_PATH
 

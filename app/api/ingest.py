@@ -16,15 +16,16 @@ from flask import Response, current_app, request
 from sqlalchemy import Connection, case, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from app import links, resources, responses
-from app.db import connection
-from app.errors import ApiError, bad_request
+from app import resources
 from app.ingest import service
 from app.ingest.derivatives import remove_derivatives
 from app.ingest.fetch import Overdue
 from app.ingest.queue import MARGIN, Job, Queue
-from app.models import MAX_INTEGER, TABLES
-from app.store import now, store
+from app.storage.db import connection
+from app.storage.models import MAX_INTEGER, TABLES
+from app.storage.store import now, store
+from app.web import links, responses
+from app.web.errors import ApiError, bad_request
 from vocab import dlcs
 from vocab.model import Class
 
@@ -210,7 +211,8 @@ def create_batch(conn: Connection, customer: int, body: dict[str, Any]) -> tuple
         raise bad_request([("member", f"a batch holds at most {MAX_BATCH} images")])
     unknown = [k for k in body if k not in ("@context", "@type", "@id", "member")]
     faults = [(k, "is not a property of a Collection sent to the queue") for k in unknown]
-    accepted, seen = [], set()
+    accepted: list[Any] = []
+    seen: set[Any] = set()
     for position, member in enumerate(members):
         item, more = _member_faults(conn, customer, position, member, seen)
         faults += more

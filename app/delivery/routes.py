@@ -11,6 +11,7 @@ import ctypes
 
 import pyvips
 from flask import Blueprint, Flask, Response, current_app, redirect
+from werkzeug.wrappers import Response as Redirect
 
 from app.delivery import iiif, thumbs
 from app.delivery.images import Pyramid, info, render
@@ -22,8 +23,8 @@ from app.delivery.served import (
     registration,
     service_url,
 )
-from app.errors import ApiError
 from app.ingest.derivatives import pyramid_key
+from app.web.errors import ApiError
 
 PREFIXES = {"": 3, "/v3": 3, "/v2": 2}
 
@@ -48,7 +49,7 @@ def _version(prefix: str) -> int:
     return PREFIXES[prefix]
 
 
-def service(prefix: str, customer: int, space: int, image: str) -> Response:
+def service(prefix: str, customer: int, space: int, image: str) -> Redirect:
     """Send a client from an image's service URL to its info.json (303)."""
     return redirect(service_url(f"/iiif-img{prefix}", customer, space, image) + "/info.json", 303)
 

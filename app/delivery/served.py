@@ -14,12 +14,12 @@ from urllib.parse import quote
 from flask import Response, current_app, request
 from sqlalchemy import bindparam, select
 
-from app import jsonld
-from app.db import connection
 from app.delivery.images import CONTEXTS
-from app.errors import ApiError
-from app.files import Files
-from app.models import MAX_INTEGER, TABLES
+from app.storage.db import connection
+from app.storage.files import Files
+from app.storage.models import MAX_INTEGER, TABLES
+from app.web import jsonld
+from app.web.errors import ApiError
 
 _NUMBER = f"digits(max={MAX_INTEGER})"
 # The part of a delivery path that names an image.

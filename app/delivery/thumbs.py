@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response, current_app, redirect
+from werkzeug.wrappers import Response as Redirect
 
 from app.delivery import iiif
 from app.delivery.images import CONTEXTS, PROTOCOL
@@ -22,8 +23,8 @@ from app.delivery.served import (
     registration,
     service_url,
 )
-from app.errors import ApiError
 from app.ingest.derivatives import thumbnail_key, thumbnail_sizes
+from app.web.errors import ApiError
 
 THUMBS_PATH = "/thumbs" + IMAGE_ROOT
 
@@ -40,7 +41,7 @@ def _made(customer: int, space: int, image: str) -> tuple[dict[str, Any], int, l
     return keys, generation, sizes
 
 
-def thumbs_service(customer: int, space: int, image: str) -> Response:
+def thumbs_service(customer: int, space: int, image: str) -> Redirect:
     """Send a client from the thumbnail service's URL to its info.json (303)."""
     return redirect(service_url("/thumbs", customer, space, image) + "/info.json", 303)
 
@@ -63,7 +64,9 @@ def thumbs_info(customer: int, space: int, image: str) -> Response:
     return cached(resp, generation, "thumbs", resp.mimetype)
 
 
-def thumbnail(customer: int, space: int, image: str, size: str, rotation: str) -> Response:
+def thumbnail(
+    customer: int, space: int, image: str, size: str, rotation: str
+) -> Response | Redirect:
     """Send a thumbnail that was made, as stored; a size that was not goes to the image API."""
     keys, generation, sizes = _made(customer, space, image)
     width, height = sizes[0]

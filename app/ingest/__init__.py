@@ -7,9 +7,9 @@ import atexit
 from flask import Flask
 from PIL import Image
 
-from app.files import files_of
 from app.ingest.queue import CeleryQueue, EmbeddedQueue
 from app.ingest.service import settings_of
+from app.storage.files import files_of
 
 
 def init_app(app: Flask) -> None:

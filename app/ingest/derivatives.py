@@ -2,7 +2,7 @@
 
 Everything made for one registration of an image (``ingest_generation``) is kept under one
 key prefix named after it, ``derivatives/{customer}/{space}/{sha256 of the id}/{generation}/``
-(in :mod:`app.files`: a folder, or a bucket): no part of a key is taken from an id as it was
+(in :mod:`app.storage.files`: a folder, or a bucket): no part of a key is taken from an id as it was
 sent (``..``, ``.``, a name with a separator cannot reach outside its place), and what was made
 for an earlier registration is never read for a later one, whatever is cached in front. It is
 made in a work folder and published whole; a new registration's replaces the others once its
@@ -25,7 +25,7 @@ import pyvips
 import tifffile
 from PIL import Image, ImageOps
 
-from app.files import Files
+from app.storage.files import Files
 
 QUALITY = 85
 TILE = 256
@@ -159,7 +159,7 @@ def _ready_pyramid(file: IO[bytes]) -> tuple[int, int] | None:
     file.seek(0)
     try:
         with tifffile.TiffFile(file, name="origin") as tiff:
-            pages = list(tiff.pages)
+            pages = [p for p in tiff.pages if isinstance(p, tifffile.TiffPage)]
     except Exception:  # (tifffile's many kinds of "this is not a TIFF it reads")
         return None
     height, width = pages[0].shape[:2] if pages else (0, 0)

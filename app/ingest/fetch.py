@@ -143,8 +143,9 @@ def _connect(
     for family, kind, proto, _name, address in socket.getaddrinfo(
         host, port, 0, socket.SOCK_STREAM
     ):
-        if not allow_private and not is_public(address[0]):
-            refused.append(address[0])
+        ip = str(address[0])
+        if not allow_private and not is_public(ip):
+            refused.append(ip)
             continue
         sock = socket.socket(family, kind, proto)
         try:

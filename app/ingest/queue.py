@@ -28,8 +28,8 @@ from flask import Flask
 from sqlalchemy import Connection, Engine, delete, insert, or_, select, update
 
 from app.ingest import service, tasks
-from app.models import TABLES, ingest_jobs
-from app.store import now, store
+from app.storage.models import TABLES, ingest_jobs
+from app.storage.store import now, store
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,6 @@ import pyvips
 from flask import Flask
 from sqlalchemy import Engine, select, update
 
-from app.files import Files
 from app.ingest.derivatives import (
     MADE,
     make_pyramid,
@@ -28,8 +27,9 @@ from app.ingest.derivatives import (
 )
 from app.ingest.fetch import FetchSettings, IngestError, Overdue, fetch
 from app.ingest.inspect import Inspected, check_family, inspect
-from app.models import CHILDREN, TABLES
-from app.store import now, store
+from app.storage.files import Files
+from app.storage.models import CHILDREN, TABLES
+from app.storage.store import now, store
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 from alembic import context
 from sqlalchemy import create_engine
 
-from app.models import metadata
+from app.storage.models import metadata
 
 config = context.config
 
@@ -25,7 +25,7 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    engine = create_engine(config.get_main_option("sqlalchemy.url"))
+    engine = create_engine(config.get_main_option("sqlalchemy.url") or "")
     with engine.begin() as conn:
         _run(conn)
 

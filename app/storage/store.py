@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy import update as sql_update
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 
-from app.models import CHILDREN, COUNTED, INHERITED, TABLES, key_columns
+from app.storage.models import CHILDREN, COUNTED, INHERITED, TABLES, key_columns
 from vocab import dlcs
 from vocab.model import Class
 
@@ -214,7 +214,7 @@ class Store:
         result = conn.execute(insert(self.table).values(**row))
         keys = {k: values.get(k) for k in self.keys}
         if any(v is None for v in keys.values()):
-            keys = dict(zip(self.keys, result.inserted_primary_key, strict=True))
+            keys = dict(zip(self.keys, result.inserted_primary_key or (), strict=True))
         self._write_children(conn, keys, values, replace=False)
         self._count(conn, keys, +1)
         return keys

@@ -7,7 +7,7 @@ from functools import cache
 from typing import Any
 from urllib.parse import quote, unquote
 
-from app.jsonld import base_url
+from app.web.jsonld import base_url
 from vocab import dlcs
 from vocab.model import Class, path_variables
 

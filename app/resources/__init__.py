@@ -18,14 +18,14 @@ from marshmallow import ValidationError
 from sqlalchemy import Connection, exists, select
 from sqlalchemy.exc import IntegrityError
 
-from app import jsonld, limits, links, responses
-from app.auth import key_cache
-from app.caching import check_write, has_preconditions
-from app.db import connection
-from app.errors import ApiError, bad_request
-from app.models import CHILDREN, TABLES
-from app.schemas import schema
-from app.store import now, store
+from app.storage.db import connection
+from app.storage.models import CHILDREN, TABLES
+from app.storage.store import now, store
+from app.web import jsonld, limits, links, responses
+from app.web.auth import key_cache
+from app.web.caching import check_write, has_preconditions
+from app.web.errors import ApiError, bad_request
+from app.web.schemas import schema
 from vocab import dlcs
 from vocab.context import class_iri
 from vocab.model import Class, Prop
@@ -144,14 +144,14 @@ def read_body(cls: Class | None = None, iri: str | None = None) -> dict[str, Any
     if request.mimetype and request.mimetype not in accepted:
         raise ApiError(415, f"Send the body as {', '.join(accepted)}, not {request.mimetype}.")
     raw = request.get_data(cache=True)
-    # pyld and app.rdf are loaded by the first body that needs them, never by compact JSON.
+    # pyld and app.web.rdf are loaded by the first body that needs them, never by compact JSON.
     if cls is not None and request.mimetype in jsonld.RDF_TYPES:
-        from app import rdf
+        from app.web import rdf
 
         return rdf.parse_rdf(raw, request.mimetype, cls, iri)
     body = limits.parse_json(raw, "body") if raw.strip() else None
     if cls is not None and jsonld.needs_normalising(body, cls):
-        from app import rdf
+        from app.web import rdf
 
         body = rdf.normalise(body, cls, iri)
     if not isinstance(body, dict):

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from app.errors import bad_request
+from app.web.errors import bad_request
 
 # The deepest JSON this API reads: an expanded JSON-LD collection of images with lists of
 # values is 6 deep, so 32 leaves room for any form a client may send.

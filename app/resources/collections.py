@@ -28,12 +28,12 @@ from sqlalchemy import (
 )
 from sqlalchemy import tuple_ as sql_tuple
 
-from app import jsonld, limits, responses
-from app.db import connection
-from app.errors import bad_request
-from app.models import CHILDREN, COUNTED, MAX_INTEGER, column_name
 from app.resources import enrich, node
-from app.store import store
+from app.storage.db import connection
+from app.storage.models import CHILDREN, COUNTED, MAX_INTEGER, column_name
+from app.storage.store import store
+from app.web import jsonld, limits, responses
+from app.web.errors import bad_request
 from vocab import dlcs
 from vocab.model import Class, Prop
 
@@ -99,9 +99,9 @@ def _requested_filters(member: Class) -> dict[str, list[Any]]:
                     _parse(prop, piece, prop.name, from_json=False)
                 )
     for extra in member.filters:
-        raw = request.args.get(extra.name)
-        if raw is not None:
-            flag = _parse(_BOOLEAN, raw, extra.name, from_json=False)
+        given = request.args.get(extra.name)
+        if given is not None:
+            flag = _parse(_BOOLEAN, given, extra.name, from_json=False)
             wanted.setdefault(extra.name, []).append(flag)
     raw_q = request.args.get(dlcs.QUERY)
     if raw_q is not None:
@@ -133,7 +133,7 @@ def _conditions(
     member: Class, scope: Mapping[str, Any], wanted: dict[str, list[Any]]
 ) -> list[ColumnElement[bool]]:
     target = store(member.name)
-    conditions = []
+    conditions: list[ColumnElement[bool]] = []
     extras = {f.name: f for f in member.filters}
     for name, values in wanted.items():
         if name in extras:
@@ -291,7 +291,7 @@ def search_template(member: Class, path_url: str) -> dict[str, Any]:
         mapping += [
             {"@type": "IriTemplateMapping", "variable": v, "required": False} for v in ORDERING
         ]
-    variables = ",".join(m["variable"] for m in mapping)
+    variables = ",".join(str(m["variable"]) for m in mapping)
     return {
         "@type": "IriTemplate",
         "template": f"{path_url}{{?{variables}}}",

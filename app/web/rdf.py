@@ -17,8 +17,8 @@ from flask import current_app
 from pyld import jsonld as pyld
 from rdflib.namespace import RDF
 
-from app import jsonld, limits
-from app.errors import bad_request
+from app.web import jsonld, limits
+from app.web.errors import bad_request
 from vocab import dlcs
 from vocab.context import class_iri, prop_iri
 from vocab.model import Class, Prop

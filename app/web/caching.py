@@ -19,8 +19,8 @@ from typing import Any
 
 from flask import Flask, Response, current_app, g, request
 
-from app import jsonld
-from app.errors import ApiError
+from app.web import jsonld
+from app.web.errors import ApiError
 
 
 def etag_for(body: bytes, media_type: str) -> str:
@@ -44,7 +44,8 @@ def _conditional_get(resp: Response) -> Response:
         resp.set_etag(etag_for(resp.get_data(), resp.mimetype or ""))
     if "Cache-Control" not in resp.headers:
         resp.headers["Cache-Control"] = cache_control()
-    return resp.make_conditional(request)  # (304 when If-None-Match names its ETag)
+    resp.make_conditional(request)  # (304 when If-None-Match names its ETag)
+    return resp
 
 
 def has_preconditions() -> bool:

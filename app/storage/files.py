@@ -222,7 +222,7 @@ class BucketFiles:
                     doomed.append(item["Key"])
         for start in range(0, len(doomed), 1000):
             objects = [{"Key": k} for k in doomed[start : start + 1000]]
-            self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": objects})
+            self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": objects})  # type: ignore[typeddict-item]
         for key in doomed:  # (this machine's cache; others' keep them until they are evicted)
             self.cache.discard(key.removeprefix(f"{self.prefix}/") if self.prefix else key)
 

@@ -18,9 +18,9 @@ from flask import Flask, current_app, g, request
 from sqlalchemy import bindparam, select
 from werkzeug.datastructures import Authorization
 
-from app import console, jsonld
-from app.errors import ApiError
-from app.models import TABLES
+from app.storage.models import TABLES
+from app.web import console, jsonld
+from app.web.errors import ApiError
 
 REALM = 'Basic realm="DLCS-API"'
 

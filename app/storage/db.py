@@ -25,7 +25,7 @@ from alembic.script import ScriptDirectory
 from flask import Flask, current_app, g, has_request_context, request
 from sqlalchemy import Connection, Engine, create_engine, event
 
-MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATIONS = Path(__file__).parents[1] / "migrations"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Connections each engine keeps open (per process), and how many more it may open at a peak.
 POOL = {"pool_size": 10, "max_overflow": 20}

@@ -82,7 +82,7 @@ def best_match(accept: str, offered: tuple[str, ...] = OFFERED) -> str | None:
 def needs_normalising(body: Any, cls: Class) -> bool:
     """Whether a body is not compact JSON in this API's terms (with or without its context).
 
-    Such a body (expanded, or compact with another context) goes through :mod:`app.rdf`; a
+    Such a body (expanded, or compact with another context) goes through :mod:`app.web.rdf`; a
     compact one is read as it is, without loading pyld.
     """
     if not isinstance(body, dict):

@@ -1,7 +1,7 @@
 """Responses: each in the representation the client asked for, and every error as one.
 
-A resource is JSON-LD by default, or plain JSON, an RDF syntax (:mod:`app.rdf`) or the HTML
-console (:mod:`app.console`) when asked; an error is a Hydra Error that is also an RFC 9457
+A resource is JSON-LD by default, or plain JSON, an RDF syntax (:mod:`app.web.rdf`) or the HTML
+console (:mod:`app.web.console`) when asked; an error is a Hydra Error that is also an RFC 9457
 problem, never a framework's HTML page.
 """
 
@@ -16,9 +16,9 @@ from flask import Flask, Response, current_app, request
 from psycopg.errors import QueryCanceled
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from app import console
-from app.errors import ApiError
-from app.jsonld import (
+from app.web import console
+from app.web.errors import ApiError
+from app.web.jsonld import (
     HTML,
     JSON,
     JSONLD,
@@ -45,7 +45,7 @@ def response(doc: Any, status: int = 200, headers: dict[str, str] | None = None)
         return _send(dumps(doc), media_type, status, headers)
     if media_type == HTML:
         return _send(console.render(doc, status), "text/html", status, headers)
-    from app import rdf  # (rdflib and pyld: loaded by the first request that needs them)
+    from app.web import rdf  # (rdflib and pyld: loaded by the first request that needs them)
 
     return _send(rdf.serialize(doc, media_type), media_type, status, headers)
 

@@ -3,7 +3,7 @@
 Read-only properties become ``dump_only`` fields, write-only ones ``load_only``; ranges
 choose strict field types (a JSON string is never taken for a number, nor a number for a
 boolean). Links are dumped as absolute IRIs built from the row's own key; loaded, they stay
-IRIs here and are resolved to keys by :mod:`app.links`, which can look at the database.
+IRIs here and are resolved to keys by :mod:`app.web.links`, which can look at the database.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, post_dump, validate
 
-from app import links
-from app.models import MAX_INTEGER
+from app.storage.models import MAX_INTEGER
+from app.web import links
 from vocab import dlcs
 from vocab.model import Class, Prop, path_variables
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import render_template, request
 
-from app import jsonld, links
+from app.web import jsonld, links
 from vocab import dlcs
 
 COOKIE = "dlcs_console"

@@ -1,0 +1,1 @@
+"""Storage: the database (engines, connections, migrations), its tables and rows, and files."""
