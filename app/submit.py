@@ -13,7 +13,7 @@ import click
 from flask import current_app
 from sqlalchemy import select
 
-from app.api.ingest import BATCH, create_batch
+from app.api.ingest import BATCH, BATCHES, create_batch
 from app.resources import read
 from app.storage.db import connection
 from app.storage.models import TABLES
@@ -116,7 +116,7 @@ def submit(file: Path, customer: int, space: int | None, batch_size: int, wait: 
         with click.progressbar(length=len(members), label="ingesting") as bar:
             done = 0
             while True:
-                counts = [read(connection(), BATCH, keys) for keys in batches]
+                counts = [read(connection(), BATCH, keys, BATCHES) for keys in batches]
                 connection().rollback()
                 now_done = sum(c["completed"] + c["errors"] + c["superseded"] for c in counts if c)
                 bar.update(now_done - done)

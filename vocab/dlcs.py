@@ -761,6 +761,11 @@ CLASSES: tuple[Class, ...] = (
     IMAGE_SERVICE,
 )
 BY_NAME: dict[str, Class] = {c.name: c for c in CLASSES}
+# The class whose resources these path variables name (a Space: customer and space), the one
+# whose path ends with them (an Image's, not its Reingest's; a Customer's, not its Queue's).
+KEYED_BY: dict[tuple[str, ...], Class] = {
+    c.path_variables: c for c in CLASSES if c.path and c.path_variables and c.path.endswith("}")
+}
 
 # Query parameters common to every collection, besides each class's filters.
 PAGE = "page"
@@ -788,3 +793,13 @@ PATH_VARIABLES: dict[str, str] = {
 def get(name: str) -> Class:
     """Return the class called ``name``."""
     return BY_NAME[name]
+
+
+def keyed_by(variables: tuple[str, ...]) -> Class | None:
+    """Return the class whose resources these path variables name, if any."""
+    return KEYED_BY.get(variables)
+
+
+def parent_of(cls: Class) -> Class | None:
+    """Return the class a resource belongs to (a Space for an Image), if any."""
+    return keyed_by(cls.path_variables[:-1]) if cls.path_variables[:-1] else None

@@ -16,18 +16,15 @@ from flask import Blueprint, Flask, Response, request
 from werkzeug.routing import IntegerConverter
 
 from app import resources
-from app.api import (
-    creation,
-    discovery,
-    ingest,
-)
+from app.api import discovery
+from app.api.behaviours import behaviour_of
 from app.resources.collections import listing
 from app.storage.models import MAX_INTEGER
 from app.storage.store import store
 from app.web import auth
 from app.web.errors import bad_request
 from vocab import dlcs
-from vocab.model import Class, Operation, Prop
+from vocab.model import Class, Operation, Prop, path_variables
 
 # Numbers in paths stop at what a BIGINT key holds: a larger one names nothing (404).
 _CONVERTERS = {"xsd:nonNegativeInteger": f"digits(max={MAX_INTEGER})", "xsd:string": "string"}
@@ -83,19 +80,18 @@ def _admin_only(operation: Operation) -> bool:
     return any(s.code == 403 for s in operation.statuses)
 
 
-GENERIC = {
+GENERIC: dict[str, resources.Handler] = {
     "GET": resources.get,
     "PUT": resources.put,
     "PATCH": resources.patch,
     "DELETE": resources.delete,
 }
-# What a class does differently from the generic resource, by (class, method).
-OVERRIDES = {**ingest.OVERRIDES}
 
 
 def _resource_view(cls: Class) -> Callable[..., Response]:
     operations = {op.method: op for op in cls.operations}
-    handlers = {m: OVERRIDES.get((cls.name, m), GENERIC.get(m)) for m in operations}
+    behaviour = behaviour_of(cls)
+    handlers = {m: behaviour.handlers.get(m, GENERIC.get(m)) for m in operations}
     admin_only = {m: _admin_only(op) for m, op in operations.items()}
 
     def view(**keys: Any) -> Response:
@@ -106,32 +102,26 @@ def _resource_view(cls: Class) -> Callable[..., Response]:
             raise resources.not_found(cls, keys)
         handler = handlers[method]
         assert handler is not None, f"no handler for {method} {cls.name}"
-        return handler(cls, keys)
+        return handler(cls, keys, behaviour)
 
     view.__name__ = f"{cls.name}_resource"
     return view
 
 
-def _owner(path: str) -> Class | None:
-    variables = tuple(p[1:-1] for p in path.split("/") if p.startswith("{"))
-    if not variables:
-        return None
-    return next(c for c in dlcs.CLASSES if c.path and c.path_variables == variables)
-
-
 def _collection_view(prop: Prop) -> Callable[..., Response]:
     member = dlcs.get(prop.member or "")
-    owner = _owner(prop.path or "")
+    behaviour = behaviour_of(member)
+    owner = dlcs.keyed_by(path_variables(prop.path or ""))
     admin_only = {op.method: _admin_only(op) for op in prop.operations}
 
     def view(**keys: Any) -> Response:
         if admin_only[_method()]:
             auth.require_admin()
-        if request.method == "POST":
-            owner_exists(keys)
-            return creation.POSTS[prop.path or ""](member, keys)
         owner_exists(keys)
-        return listing(member, keys, _restriction(member))
+        if request.method == "POST":
+            assert behaviour.create is not None, f"no way to create a {member.name}"
+            return behaviour.create(member, keys, behaviour)
+        return listing(member, keys, behaviour)
 
     def owner_exists(keys: dict[str, Any]) -> None:
         if owner is not None and not store(owner.name).exists(resources.connection(), keys):
@@ -139,16 +129,6 @@ def _collection_view(prop: Prop) -> Callable[..., Response]:
 
     view.__name__ = f"{prop.name}_collection_{len(prop.path or '')}"
     return view
-
-
-def _restriction(member: Class) -> list[Any]:
-    """Return what limits a collection beyond its path: the customers a caller may see."""
-    if member.name != "Customer":
-        return []
-    caller = auth.require_caller()
-    if caller.admin:
-        return []
-    return [store(member.name).table.c.customer == caller.customer]
 
 
 def routes() -> Blueprint:

@@ -21,6 +21,7 @@ from app.ingest import service
 from app.ingest.derivatives import remove_derivatives
 from app.ingest.fetch import Overdue
 from app.ingest.queue import MARGIN, Job, Queue
+from app.resources import Behaviour
 from app.storage.db import connection
 from app.storage.models import MAX_INTEGER, TABLES
 from app.storage.store import now, store
@@ -100,19 +101,17 @@ def wants_ingest(before: dict[str, Any] | None, loaded: dict[str, Any]) -> bool:
     return bool(origin or loaded.get("initialOrigin"))
 
 
-@resources.after_write("Image", when=wants_ingest)
 def ingest_on_write(conn: Connection, keys: Mapping[str, Any]) -> resources.FollowUp:
     """Queue the written image's ingest (or prepare to run it after the commit)."""
     return start(conn, [requeue(conn, keys)], asynchronous=resources.wants_async())
 
 
-@resources.after_delete("Image")
 def remove_files(keys: Mapping[str, Any]) -> None:
     """Remove the thumbnails and pyramids of a deleted image."""
     remove_derivatives(current_app.extensions["dlcs.files"], keys)
 
 
-def reingest(cls: Class, keys: Mapping[str, Any]) -> Response:
+def reingest(cls: Class, keys: Mapping[str, Any], _behaviour: Behaviour) -> Response:
     """Ingest an image again from its origin."""
     conn = connection()
     if not store("Image").exists(conn, keys):
@@ -133,7 +132,6 @@ def _image_response(conn: Connection, keys: Mapping[str, Any], status: int) -> R
 # -- batches ------------------------------------------------------------------------------------
 
 
-@resources.enrich_with("Batch")
 def batch_counters(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Derive each batch's counters from the images whose latest batch it is."""
     images = TABLES["Image"]
@@ -239,12 +237,12 @@ def create_batch(conn: Connection, customer: int, body: dict[str, Any]) -> tuple
     return number, follow_up
 
 
-def submit_batch(cls: Class, keys: Mapping[str, Any]) -> Response:
+def submit_batch(cls: Class, keys: Mapping[str, Any], _behaviour: Behaviour) -> Response:
     """Register a collection of images as one batch, and queue them all."""
     conn = connection()
     number, follow_up = create_batch(conn, keys["customer"], resources.read_body())
     follow_up()
-    batch = resources.read(conn, BATCH, {"customer": keys["customer"], "batch": number})
+    batch = resources.read(conn, BATCH, {"customer": keys["customer"], "batch": number}, BATCHES)
     assert batch is not None
     doc = resources.document(BATCH, batch)
     return responses.response(doc, 201, {"Location": doc["@id"]})
@@ -267,7 +265,7 @@ def _write_member(conn: Connection, item: dict[str, Any]) -> None:
         store("Image").update(conn, keys, {**defaults, **loaded})
 
 
-def retry_batch(cls: Class, keys: Mapping[str, Any]) -> Response:
+def retry_batch(cls: Class, keys: Mapping[str, Any], _behaviour: Behaviour) -> Response:
     """Queue the failed images of a batch again."""
     conn = connection()
     if not store("Batch").exists(conn, keys):
@@ -285,12 +283,12 @@ def retry_batch(cls: Class, keys: Mapping[str, Any]) -> Response:
     follow_up = start(conn, jobs, asynchronous=True)
     conn.commit()
     follow_up()
-    batch = resources.read(conn, BATCH, keys)
+    batch = resources.read(conn, BATCH, keys, BATCHES)
     assert batch is not None
     return responses.response(resources.document(BATCH, batch), 202)
 
 
-def queue_status(cls: Class, keys: Mapping[str, Any]) -> Response:
+def queue_status(cls: Class, keys: Mapping[str, Any], _behaviour: Behaviour) -> Response:
     """Show how much of a customer's queue is waiting."""
     conn = connection()
     images = TABLES["Image"]
@@ -303,9 +301,9 @@ def queue_status(cls: Class, keys: Mapping[str, Any]) -> Response:
     return responses.response(resources.document(QUEUE, values))
 
 
-OVERRIDES = {
-    ("Reingest", "POST"): reingest,
-    ("Queue", "GET"): queue_status,
-    ("Queue", "POST"): submit_batch,
-    ("Batch", "POST"): retry_batch,
-}
+IMAGES = Behaviour(
+    after_write=resources.AfterWrite(wants_ingest, ingest_on_write), after_delete=remove_files
+)
+REINGEST = Behaviour(handlers={"POST": reingest})
+QUEUES = Behaviour(handlers={"GET": queue_status, "POST": submit_batch})
+BATCHES = Behaviour(handlers={"POST": retry_batch}, computed=batch_counters)

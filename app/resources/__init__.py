@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Response, request
 from marshmallow import ValidationError
-from sqlalchemy import Connection, exists, select
+from sqlalchemy import ColumnElement, Connection, Table, exists, select
 from sqlalchemy.exc import IntegrityError
 
 from app.storage.db import connection
@@ -33,16 +33,15 @@ from vocab.model import Class, Prop
 BODY_TYPES = (jsonld.JSONLD, jsonld.JSON)
 MAX_ID_LENGTH = 255
 
-# Resources that must be deleted before the class they belong to can be.
-BLOCKERS: dict[str, tuple[str, ...]] = {"Customer": ("Space",), "Space": ("Image",)}
-
-# What a PUT or PATCH of a class does besides writing the row, when ``when`` holds for the
-# values before (None when created) and the body's values: ``run`` runs inside the write's
-# transaction, given the key, and returns a follow-up to run after the commit, which may
-# answer with another status (202 when ingest was queued).
+# What a PUT or PATCH does besides writing the row, when ``when`` holds for the values before
+# (None when created) and the body's values: ``run`` runs inside the write's transaction,
+# given the key, and returns a follow-up to run after the commit, which may answer with
+# another status (202 when ingest was queued).
 FollowUp = Callable[[], int | None]
 When = Callable[[dict[str, Any] | None, dict[str, Any]], bool]
 Run = Callable[[Connection, Mapping[str, Any]], FollowUp]
+# Adds the computed (transient) values of a class to rows read from its table.
+Compute = Callable[[Connection, list[dict[str, Any]]], None]
 
 
 @dataclass(frozen=True)
@@ -51,62 +50,57 @@ class AfterWrite:
     run: Run
 
 
-AFTER_WRITE: dict[str, AfterWrite] = {}
-# Runs after a DELETE commits (to remove files).
-AFTER_DELETE: dict[str, Callable[[Mapping[str, Any]], None]] = {}
-# Adds the computed (transient) values of a class to rows read from its table.
-Enrich = Callable[[Connection, list[dict[str, Any]]], None]
-ENRICH: dict[str, Enrich] = {}
+@dataclass(frozen=True)
+class Behaviour:
+    """What the resources of one class do beyond the generic ones; every part is optional.
+
+    A class's behaviour is declared beside the code it names (``app/api/``), and the routes
+    hand it to the generic operations here, which take nothing else from outside.
+    """
+
+    # Handlers of methods, in place of the generic ones (a Queue's GET, a Reingest's POST).
+    handlers: Mapping[str, Handler] = field(default_factory=dict)
+    # A POST to the class's collection: how a new resource is keyed.
+    create: Handler | None = None
+    after_write: AfterWrite | None = None
+    # Runs after a DELETE commits (to remove files).
+    after_delete: Callable[[Mapping[str, Any]], None] | None = None
+    computed: Compute | None = None
+    # Classes whose resources inside one of these must be deleted before it can be.
+    blockers: tuple[str, ...] = ()
+    # Whether a write or a delete changes what API keys may do (the key cache is emptied).
+    credentials: bool = False
+    # What limits a collection of the class beyond its path (the customers a caller may see).
+    visible: Callable[[Table], list[ColumnElement[bool]]] | None = None
 
 
-def after_write(name: str, *, when: When) -> Callable[[Run], Run]:
-    """Register what a PUT or PATCH of class ``name`` does besides writing the row."""
-
-    def register(func: Run) -> Run:
-        AFTER_WRITE[name] = AfterWrite(when, func)
-        return func
-
-    return register
+# An operation on a class's resources, given its key values and its behaviour.
+Handler = Callable[[Class, Mapping[str, Any], Behaviour], Response]
+PLAIN = Behaviour()
 
 
 def _after_write(
-    cls: Class, before: dict[str, Any] | None, loaded: dict[str, Any]
+    behaviour: Behaviour, before: dict[str, Any] | None, loaded: dict[str, Any]
 ) -> AfterWrite | None:
-    hook = AFTER_WRITE.get(cls.name)
+    hook = behaviour.after_write
     return hook if hook is not None and hook.when(before, loaded) else None
 
 
-def after_delete(name: str) -> Callable[[Callable[[Mapping[str, Any]], None]], Any]:
-    """Register what a DELETE of class ``name`` does after the commit."""
-
-    def register(func: Callable[[Mapping[str, Any]], None]) -> Callable[[Mapping[str, Any]], None]:
-        AFTER_DELETE[name] = func
-        return func
-
-    return register
-
-
-def enrich_with(name: str) -> Callable[[Enrich], Enrich]:
-    """Register how the computed values of class ``name`` are added to its rows."""
-
-    def register(func: Enrich) -> Enrich:
-        ENRICH[name] = func
-        return func
-
-    return register
-
-
-def enrich(conn: Connection, cls: Class, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Add the computed values of ``cls`` to ``rows``."""
-    if rows and cls.name in ENRICH:
-        ENRICH[cls.name](conn, rows)
+def enrich(
+    conn: Connection, rows: list[dict[str, Any]], behaviour: Behaviour
+) -> list[dict[str, Any]]:
+    """Add the computed values of a class (``behaviour``) to ``rows``."""
+    if rows and behaviour.computed is not None:
+        behaviour.computed(conn, rows)
     return rows
 
 
-def read(conn: Connection, cls: Class, keys: Mapping[str, Any]) -> dict[str, Any] | None:
+def read(
+    conn: Connection, cls: Class, keys: Mapping[str, Any], behaviour: Behaviour = PLAIN
+) -> dict[str, Any] | None:
     """Return a resource with its computed values, or None."""
     values = store(cls.name).get(conn, keys)
-    return enrich(conn, cls, [values])[0] if values is not None else None
+    return enrich(conn, [values], behaviour)[0] if values is not None else None
 
 
 # -- rendering ------------------------------------------------------------------------------
@@ -290,17 +284,9 @@ def _resolve(
 # -- the operations -------------------------------------------------------------------------
 
 
-def parent_of(cls: Class) -> Class | None:
-    """Return the class a resource belongs to (a Space for an Image), if any."""
-    outer = cls.path_variables[:-1]
-    if not outer:
-        return None
-    return next(c for c in dlcs.CLASSES if c.path and c.path_variables == outer)
-
-
 def check_parent(conn: Connection, cls: Class, keys: Mapping[str, Any]) -> None:
     """Fail with 404 when the resource the new one would belong to does not exist."""
-    parent = parent_of(cls)
+    parent = dlcs.parent_of(cls)
     if parent is not None and not store(parent.name).exists(conn, keys):
         raise ApiError(404, f"{parent.name} {links.resource_iri(parent, keys)} does not exist.")
 
@@ -364,15 +350,15 @@ def writable(cls: Class, fresh: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def get(cls: Class, keys: Mapping[str, Any]) -> Response:
+def get(cls: Class, keys: Mapping[str, Any], behaviour: Behaviour = PLAIN) -> Response:
     """Answer a GET of one resource."""
-    values = read(connection(), cls, keys)
+    values = read(connection(), cls, keys, behaviour)
     if values is None:
         raise not_found(cls, keys)
     return responses.response(document(cls, values))
 
 
-def put(cls: Class, keys: Mapping[str, Any]) -> Response:
+def put(cls: Class, keys: Mapping[str, Any], behaviour: Behaviour = PLAIN) -> Response:
     """Answer a PUT: create the resource (201) or replace its writable properties (200)."""
     conn = connection()
     for value in keys.values():
@@ -397,14 +383,14 @@ def put(cls: Class, keys: Mapping[str, Any]) -> Response:
     else:
         current, inherited = found
         fresh = new_values(conn, cls, keys, inherited)
-    check_write(_current_document(conn, cls, current))
+    check_write(_current_document(conn, cls, current, behaviour))
     base = current if current is not None else fresh
     if given_readonly:
         faults += readonly_faults(cls, given_readonly, dump(cls, base))
     faults += body_faults + resolve_links(conn, cls, loaded, keys)
     if faults:
         raise bad_request(faults)
-    hook = _after_write(cls, current, loaded)
+    hook = _after_write(behaviour, current, loaded)
     try:
         if current is None:
             written = {**base, **loaded, "created": now()}
@@ -420,7 +406,9 @@ def put(cls: Class, keys: Mapping[str, Any]) -> Response:
         raise ApiError(409, f"Another {cls.name} has these values already.") from exc
     status = follow_up() if follow_up else None
     # What was just written is what a read would return, unless ingest changed it since.
-    values = written if follow_up is None and cls.name not in ENRICH else read(conn, cls, keys)
+    values: dict[str, Any] | None = written
+    if follow_up is not None or behaviour.computed is not None:
+        values = read(conn, cls, keys, behaviour)
     assert values is not None
     doc = document(cls, values)
     headers = accepted_headers(status)
@@ -443,7 +431,12 @@ def accepted_headers(status: int | None) -> dict[str, str]:
     return {"Preference-Applied": ASYNC} if status == 202 and wants_async() else {}
 
 
-def create(cls: Class, keys: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -> Response:
+def create(
+    cls: Class,
+    keys: Mapping[str, Any],
+    extra: Mapping[str, Any] | None = None,
+    behaviour: Behaviour = PLAIN,
+) -> Response:
     """Answer a POST to a collection: create a resource with a key the database assigns."""
     conn = connection()
     check_parent(conn, cls, keys)
@@ -461,22 +454,24 @@ def create(cls: Class, keys: Mapping[str, Any], extra: Mapping[str, Any] | None 
     except IntegrityError as exc:
         conn.rollback()
         raise ApiError(409, f"A {cls.name} with these values exists already.") from exc
-    created = read(conn, cls, new_keys)
+    created = read(conn, cls, new_keys, behaviour)
     assert created is not None
     doc = document(cls, created)
     return responses.response(doc, 201, {"Location": doc["@id"]})
 
 
-def _existing(conn: Connection, cls: Class, keys: Mapping[str, Any]) -> dict[str, Any]:
+def _existing(
+    conn: Connection, cls: Class, keys: Mapping[str, Any], behaviour: Behaviour
+) -> dict[str, Any]:
     """Return the resource a write changes, locked for it; 404, or 412 for a stale If-Match."""
     current = store(cls.name).get(conn, keys, lock=True)
     if current is None:
         raise not_found(cls, keys)
-    check_write(_current_document(conn, cls, current))
+    check_write(_current_document(conn, cls, current, behaviour))
     return current
 
 
-def patch(cls: Class, keys: Mapping[str, Any]) -> Response:
+def patch(cls: Class, keys: Mapping[str, Any], behaviour: Behaviour = PLAIN) -> Response:
     """Answer a PATCH: change only the properties the body carries."""
     conn = connection()
     iri = links.resource_iri(cls, keys)
@@ -486,7 +481,7 @@ def patch(cls: Class, keys: Mapping[str, Any]) -> Response:
     faults = strip_envelope(cls, body, iri)
     given_readonly = take_readonly(cls, body)
     loaded, body_faults = load(cls, body, partial=True)
-    current = _existing(conn, cls, keys)
+    current = _existing(conn, cls, keys, behaviour)
     faults += readonly_faults(cls, given_readonly, dump(cls, current)) + body_faults
     faults += resolve_links(conn, cls, loaded, keys)
     if faults:
@@ -495,32 +490,34 @@ def patch(cls: Class, keys: Mapping[str, Any]) -> Response:
     if loaded:
         try:
             store(cls.name).update(conn, keys, loaded, current)
-            if cls.name == "Customer":  # administrator may have changed
-                key_cache().clear()
-            hook = _after_write(cls, current, loaded)
+            hook = _after_write(behaviour, current, loaded)
             follow_up = hook.run(conn, keys) if hook is not None else None
             conn.commit()
         except IntegrityError as exc:
             conn.rollback()
             raise ApiError(409, f"Another {cls.name} has these values already.") from exc
+        if behaviour.credentials:  # (a customer's administrator flag may have changed)
+            key_cache().clear()
     status = follow_up() if follow_up else None
-    values = read(conn, cls, keys)
+    values = read(conn, cls, keys, behaviour)
     assert values is not None
     return responses.response(document(cls, values), status or 200, accepted_headers(status))
 
 
 def _current_document(
-    conn: Connection, cls: Class, current: dict[str, Any] | None
+    conn: Connection, cls: Class, current: dict[str, Any] | None, behaviour: Behaviour
 ) -> dict[str, Any] | None:
     if current is None or not has_preconditions():
         return current  # nothing to compare: skip rendering
-    return document(cls, enrich(conn, cls, [dict(current)])[0])
+    return document(cls, enrich(conn, [dict(current)], behaviour)[0])
 
 
-def blockers(conn: Connection, cls: Class, keys: Mapping[str, Any]) -> list[str]:
+def blockers(
+    conn: Connection, cls: Class, keys: Mapping[str, Any], behaviour: Behaviour
+) -> list[str]:
     """Return what still depends on a resource: resources inside it, and links to it."""
     found = []
-    for name in BLOCKERS.get(cls.name, ()):
+    for name in behaviour.blockers:
         table = TABLES[name]
         condition = [table.c[k] == keys[k] for k in cls.path_variables]
         if conn.execute(select(exists().where(*condition))).scalar():
@@ -550,19 +547,19 @@ def _referrers(
     return []
 
 
-def delete(cls: Class, keys: Mapping[str, Any]) -> Response:
+def delete(cls: Class, keys: Mapping[str, Any], behaviour: Behaviour = PLAIN) -> Response:
     """Answer a DELETE: remove the resource unless others depend on it (409)."""
     conn = connection()
     store(cls.name).lock_key(conn, keys)  # (in turn with those that create it: see put)
-    _existing(conn, cls, keys)
-    reasons = blockers(conn, cls, keys)
+    _existing(conn, cls, keys, behaviour)
+    reasons = blockers(conn, cls, keys, behaviour)
     if reasons:
         raise ApiError(409, f"{cls.name} cannot be deleted: {'; '.join(reasons)}.")
     store(cls.name).delete(conn, keys)
     conn.commit()
-    if cls.name in ("Key", "Customer"):  # a deleted key must stop working here at once
+    if behaviour.credentials:  # a deleted key must stop working here at once
         key_cache().clear()
-    if cls.name in AFTER_DELETE:
-        AFTER_DELETE[cls.name](keys)
+    if behaviour.after_delete is not None:
+        behaviour.after_delete(keys)
     operation = next(op for op in cls.operations if op.method == "DELETE")
     return responses.empty(operation.statuses[0].code)

@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import tuple_ as sql_tuple
 
-from app.resources import enrich, node
+from app.resources import PLAIN, Behaviour, enrich, node
 from app.storage.db import connection
 from app.storage.models import CHILDREN, COUNTED, MAX_INTEGER, column_name
 from app.storage.store import store
@@ -315,9 +315,7 @@ def _count(member: Class, scope: Mapping[str, Any], conditions: list[Any], plain
     return store(member.name).count(conn, conditions)
 
 
-def listing(
-    member: Class, scope: Mapping[str, Any], extra: Iterable[ColumnElement[bool]] = ()
-) -> Response:
+def listing(member: Class, scope: Mapping[str, Any], behaviour: Behaviour = PLAIN) -> Response:
     """Answer a GET of a collection of ``member`` resources whose columns match ``scope``.
 
     ``page`` alone is read with an OFFSET from whichever end of the collection is nearer;
@@ -327,7 +325,7 @@ def listing(
     page = _positive(dlcs.PAGE, 1, MAX_PAGE)
     size = _positive(dlcs.PAGE_SIZE, dlcs.DEFAULT_PAGE_SIZE, dlcs.MAX_PAGE_SIZE)
     target = store(member.name)
-    extra = list(extra)
+    extra = behaviour.visible(target.table) if behaviour.visible is not None else []
     wanted = _requested_filters(member)
     _check_count(wanted)
     filters = _conditions(member, scope, wanted)
@@ -364,7 +362,7 @@ def listing(
     rows = target.fetch(connection(), query)
     if reverse:
         rows.reverse()
-    rows = enrich(connection(), member, rows)
+    rows = enrich(connection(), rows, behaviour)
     return responses.response(collection_document(member, rows, total, page, size, ordering))
 
 

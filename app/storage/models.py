@@ -172,10 +172,10 @@ def _child(parent: str, keys: tuple[str, ...], prop: Prop) -> Table:
 
 
 def _owner_of(keys: tuple[str, ...]) -> str:
-    for cls in dlcs.CLASSES:
-        if cls.path and cls.path_variables == keys:
-            return cls.name
-    raise LookupError(f"no class is keyed by {keys}")
+    owner = dlcs.keyed_by(keys)
+    if owner is None:
+        raise LookupError(f"no class is keyed by {keys}")
+    return owner.name
 
 
 TABLES: dict[str, Table] = {}
