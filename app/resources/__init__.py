@@ -359,7 +359,13 @@ def get(cls: Class, keys: Mapping[str, Any], behaviour: Behaviour = PLAIN) -> Re
 
 
 def put(cls: Class, keys: Mapping[str, Any], behaviour: Behaviour = PLAIN) -> Response:
-    """Answer a PUT: create the resource (201) or replace its writable properties (200)."""
+    """Answer a PUT: create the resource (201) or replace its writable properties (200).
+
+    One sequence: read and check the body, read the resource locked, check, write, commit. Two
+    PUTs creating one resource cannot both insert it (no retry is needed): on SQLite writers
+    take turns from their first statement, on PostgreSQL a creator locks the key first
+    (:meth:`app.storage.store.Store.lock_key`) and looks again.
+    """
     conn = connection()
     for value in keys.values():
         check_identifier(value)

@@ -5,8 +5,8 @@ closes it at teardown (what was not committed is rolled back). Requests that can
 (GET, HEAD, OPTIONS) read through a second engine of the same database in autocommit mode:
 each statement reads the latest commit, with no BEGIN and ROLLBACK around it. Every other
 request writes in one transaction, begun ``IMMEDIATE`` on SQLite (SQLAlchemy's recipe for
-the pysqlite driver), so that two writers queue on SQLite's write lock instead of
-deadlocking when both upgrade a read lock.
+the pysqlite driver), so that two writers wait for SQLite's write lock (its busy timeout, 30 s)
+instead of deadlocking when both upgrade a read lock.
 """
 
 from __future__ import annotations
@@ -27,8 +27,6 @@ from sqlalchemy import Connection, Engine, create_engine, event
 
 MIGRATIONS = Path(__file__).parents[1] / "migrations"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-# Connections each engine keeps open (per process), and how many more it may open at a peak.
-POOL = {"pool_size": 10, "max_overflow": 20}
 
 
 def database_url(app: Flask) -> str:
@@ -47,10 +45,12 @@ def make_engine(url: str, statement_timeout: float = 0, *, autocommit: bool = Fa
     server cancels it; 0: as long as it takes. ``autocommit``: every statement is its own
     transaction (for reads); the pool then has nothing to reset when a connection comes back.
     """
-    options: dict[str, Any] = dict(POOL)
+    # (The pool's own sizes: 5 connections kept per engine and process, 10 more at a peak.)
+    options: dict[str, Any] = {}
     if autocommit:
         options.update(isolation_level="AUTOCOMMIT", pool_reset_on_return=None)
     if url.startswith("sqlite"):
+        # (``timeout``: the driver's busy timeout, how long a writer waits for the lock.)
         engine = create_engine(
             url, connect_args={"timeout": 30, "check_same_thread": False}, **options
         )
