@@ -150,6 +150,46 @@ def test_every_link_range_is_a_declared_class():
                 assert dlcs.get(prop.range).path or prop.path, f"{cls.name}.{prop.name}"
 
 
+DUMPED = [c.name for c in dlcs.CLASSES if c.name not in ("Error", "Violation")]
+
+
+@pytest.mark.parametrize("name", DUMPED)
+def test_the_dumper_writes_what_the_schema_dumps(app, name):
+    import datetime as dt
+
+    from app.web.schemas import dumper, lenient_schema
+
+    cls = dlcs.get(name)
+    row: dict = {
+        k: 7 if dlcs.PATH_VARIABLES[k] != "xsd:string" else "k y" for k in cls.path_variables
+    }
+    samples = {
+        "xsd:string": "text ü",
+        "xsd:integer": -3,
+        "xsd:nonNegativeInteger": 12,
+        "xsd:boolean": True,
+        "xsd:dateTime": dt.datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=dt.UTC),
+    }
+    for prop in cls.stored + tuple(p for p in cls.properties if p.transient):
+        value = samples.get(prop.range, "target")
+        row[column_name(cls, prop) if prop.identifier else prop.name] = (
+            [value, value] if prop.multiple else value
+        )
+    with app.test_request_context():
+        assert dumper(name)(row) == lenient_schema(name).dump(row)
+        sparse = {k: row[k] for k in cls.path_variables}
+        assert dumper(name)(sparse) == lenient_schema(name).dump(sparse)
+        empty = {**sparse, **{k: None for k in row if k not in sparse}}  # (NULL columns)
+        assert dumper(name)(empty) == lenient_schema(name).dump(empty)
+        falsy = {"xsd:string": "", "xsd:integer": 0, "xsd:nonNegativeInteger": 0}
+        zeros = {**sparse}
+        for prop in cls.stored:
+            if not prop.identifier and prop.range != "xsd:dateTime":
+                value = falsy.get(prop.range, False if prop.range == "xsd:boolean" else "")
+                zeros[prop.name] = [] if prop.multiple else value
+        assert dumper(name)(zeros) == lenient_schema(name).dump(zeros)
+
+
 def test_date_times_are_written_in_utc_with_offset_to_the_millisecond():
     import datetime as dt
 

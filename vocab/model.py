@@ -7,7 +7,7 @@ routes) is derived from values of these types, so each fact is written down once
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Any
 
 XSD_RANGES = frozenset(
@@ -184,6 +184,7 @@ class Class:
         return path_variables(self.path or "")
 
 
+@cache
 def path_variables(path: str) -> tuple[str, ...]:
     """Return the ``{variable}`` names of a path template, in order."""
     names = []

@@ -25,7 +25,7 @@ from app.web import jsonld, limits, links, responses
 from app.web.auth import key_cache
 from app.web.caching import check_write, has_preconditions
 from app.web.errors import ApiError, bad_request
-from app.web.schemas import schema
+from app.web.schemas import dumper, schema
 from vocab import dlcs
 from vocab.context import class_iri
 from vocab.model import Class, Prop
@@ -108,7 +108,7 @@ def read(
 
 def dump(cls: Class, values: Mapping[str, Any]) -> dict[str, Any]:
     """Return the JSON values of a resource's properties."""
-    return schema(cls.name).dump(values)
+    return dumper(cls.name)(values)
 
 
 def node(cls: Class, values: Mapping[str, Any], *, base: str | None = None) -> dict[str, Any]:

@@ -59,6 +59,7 @@ class Store:
         self.columns = [c.name for c in self.table.columns]
         self._built: dict[str, dict[str, Any]] = {}
         self._children_sql: dict[str, tuple[Any, Any]] = {}
+        self._updates: dict[tuple[str, ...], Any] = {}
 
     def match(self, keys: Mapping[str, Any]) -> ColumnElement[bool]:
         """Return the condition selecting the row with these key values."""
@@ -244,10 +245,25 @@ class Store:
         """
         if current is not None:
             values = {k: v for k, v in values.items() if k not in current or current[k] != v}
-        columns = {c: values[c] for c in self.columns if c in values and c not in self.keys}
-        if columns:
-            conn.execute(sql_update(self.table).where(self.match(keys)).values(columns))
+        names = tuple(c for c in self.columns if c in values and c not in self.keys)
+        if names:
+            parameters = {
+                **{c: values[c] for c in names},
+                **{f"key_{k}": keys[k] for k in self.keys},
+            }
+            conn.execute(self._update(names), parameters)
         self._write_children(conn, keys, values, replace=True)
+
+    def _update(self, names: tuple[str, ...]) -> Any:
+        # An UPDATE of these columns by key, with bound parameters, built once per set of
+        # columns (a handful in practice): building it anew took a third of a PUT's statements.
+        statement = self._updates.get(names)
+        if statement is None:
+            by_key = [self.table.c[k] == bindparam(f"key_{k}") for k in self.keys]
+            changes = {c: bindparam(c) for c in names}
+            statement = sql_update(self.table).where(*by_key).values(changes)
+            self._updates[names] = statement
+        return statement
 
     def _write_children(
         self, conn: Connection, keys: Mapping[str, Any], values: Mapping[str, Any], *, replace: bool

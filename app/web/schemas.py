@@ -9,10 +9,20 @@ IRIs here and are resolved to keys by :mod:`app.web.links`, which can look at th
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Mapping
 from functools import cache
 from typing import Any
 
-from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, post_dump, validate
+from marshmallow import (
+    EXCLUDE,
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    missing,
+    post_dump,
+    validate,
+)
 
 from app.storage.models import MAX_INTEGER
 from app.web import links
@@ -86,11 +96,11 @@ class Link(fields.Field):
         self.path = path
         self.derived = derived
         self.present_if = present_if
+        self.needs = frozenset(path_variables(path))  # (what a derived link is built from)
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
         if self.derived:
-            known = obj.keys() if isinstance(obj, dict) else ()
-            if not set(path_variables(self.path)) <= set(known):
+            if not isinstance(obj, dict) or not self.needs <= obj.keys():
                 return None  # e.g. the entry point's own links without a caller
             if self.present_if is not None and obj.get(self.present_if) is None:
                 return None
@@ -201,3 +211,28 @@ def schema(name: str, *, partial: bool = False) -> Schema:
 def lenient_schema(name: str) -> Schema:
     """Return a schema instance that ignores unknown keys (to read back stored values)."""
     return schema_class(name)(unknown=EXCLUDE)
+
+
+@cache
+def dumper(name: str) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+    """Return what ``schema(name).dump`` does, as one loop over the schema's own fields.
+
+    Each value is serialised by the same field (every rule is written once, in the fields
+    above); left out is marshmallow's generic work around them, an accessor per field and a
+    pass to drop empty values, which took three quarters of a page of 100 images and a tenth of
+    a GET (bench/RESULTS.md, 2026-12-07). A test holds it to ``dump``.
+    """
+    fields = [(key, f.attribute or key, f) for key, f in schema(name).dump_fields.items()]
+
+    def dump(row: Mapping[str, Any]) -> dict[str, Any]:
+        out = {}
+        for key, attribute, field in fields:
+            value = row.get(attribute, field.dump_default)
+            if value is missing:
+                continue
+            value = field._serialize(value, attribute, row)
+            if value is not None:
+                out[key] = value
+        return out
+
+    return dump
