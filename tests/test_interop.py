@@ -237,6 +237,24 @@ def test_get_has_a_strong_etag_and_304(stored):
     assert turtle.headers["ETag"] != tag
 
 
+def test_what_a_cache_in_front_may_keep_is_said(stored, anon):
+    # A customer's resources look at the caller: only the caller's browser may keep them, and
+    # it asks again each time (no-cache; a 304 while its ETag holds). What is the same for
+    # everyone may be kept by any cache, for DLCS_PUBLIC_MAX_AGE.
+    for url in (image(stored), f"/customers/{stored.customer}/spaces/1/images", "/"):
+        assert stored.get(url).headers["Cache-Control"] == "private, no-cache", url
+    for url in ("/vocab", "/contexts/Image.jsonld", "/thumbnailpolicies/default"):
+        assert anon.get(url).headers["Cache-Control"] == "public, max-age=300", url
+    assert stored.get("/vocab").headers["Cache-Control"] == "public, max-age=300"
+    assert "Cache-Control" not in anon.get(image(stored)).headers  # (a 401)
+
+
+@pytest.mark.parametrize("app_config", [{"API_MAX_AGE": 60, "PUBLIC_MAX_AGE": 86400}])
+def test_how_long_caches_may_keep_responses_is_configured(stored, anon):
+    assert stored.get(image(stored)).headers["Cache-Control"] == "private, max-age=60"
+    assert anon.get("/vocab").headers["Cache-Control"] == "public, max-age=86400"
+
+
 def test_head_is_answered_wherever_get_is(stored):
     for url in ("/", "/vocab", image(stored), f"/customers/{stored.customer}/spaces/1/images"):
         r = stored.request("HEAD", url)
