@@ -260,7 +260,7 @@ class Store:
         statement = self._updates.get(names)
         if statement is None:
             by_key = [self.table.c[k] == bindparam(f"key_{k}") for k in self.keys]
-            changes = {c: bindparam(c) for c in names}
+            changes: dict[str, Any] = {c: bindparam(c) for c in names}
             statement = sql_update(self.table).where(*by_key).values(changes)
             self._updates[names] = statement
         return statement
