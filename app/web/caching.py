@@ -45,6 +45,8 @@ def _conditional_get(resp: Response) -> Response:
     if "Cache-Control" not in resp.headers:
         resp.headers["Cache-Control"] = cache_control()
     resp.make_conditional(request)  # (304 when If-None-Match names its ETag)
+    # (It adds a Date, and so do WSGI servers: werkzeug's then sent two.)
+    resp.headers.pop("Date", None)
     return resp
 
 
