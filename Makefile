@@ -53,6 +53,7 @@ iipimage:
 bench: $(STAMP) wrk iipimage
 	$(BIN)/python -m bench.http
 	$(BIN)/python -m bench.delivery
+	$(BIN)/python -m bench.first_tile
 	$(BIN)/python -m bench.ingest --database postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 
 bench-quick: $(STAMP) wrk iipimage

@@ -35,3 +35,12 @@ def test_cpu_calls_an_app_as_its_server_would(app, alice):
     assert call(app, environ("GET", path, headers)).startswith("200")
     assert call(app, environ("GET", path, {})).startswith("401")
     assert alice.get(path).get_json()["string1"] == "from cpu"
+
+
+def test_the_first_tile_benchmark_reads_the_pyramid_from_the_bucket():
+    # (Times are the benchmark's to report, not asserted: this checks that it keeps working.)
+    from bench import first_tile
+
+    report = first_tile.run(rounds=1)
+    assert report["pyramid_bytes"] > 100_000  # fetched into the emptied cache from the bucket
+    assert report["first_tile_ms"] > 0 and report["cached_tile_ms"] > 0
