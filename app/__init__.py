@@ -36,15 +36,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
 
 def _cors(app: Flask) -> None:
-    # IIIF delivery is open to every origin (any viewer may show the images); the API to the
-    # origins configured (DLCS_CORS_ORIGINS, comma-separated, or *).
+    # The API is open to the origins configured (DLCS_CORS_ORIGINS, comma-separated, or *);
+    # IIIF delivery, answered in front of Flask, to every origin (app.delivery.served).
     setting = app.config["CORS_ORIGINS"].strip()
     origins = "*" if setting == "*" else [o.strip() for o in setting.split(",") if o.strip()]
     CORS(
         app,
         resources={
-            r"/iiif-img/*": {"origins": "*", "send_wildcard": True},
-            r"/thumbs/*": {"origins": "*", "send_wildcard": True},
             r"/*": {"origins": origins},
         },
         expose_headers=["Link", "Location", "ETag"],

@@ -184,6 +184,62 @@ def test_image_responses_are_open_cacheable_and_canonical(client, ingested):
     assert head.status_code == 200 and head.data == b""
 
 
+def test_head_answers_the_headers_of_get_without_the_body(client, ingested):
+    for path in ("info.json", "0,0,256,256/256,/0/default.jpg"):
+        got, head = client.get(f"{ingested}/{path}"), client.head(f"{ingested}/{path}")
+        assert head.status_code == 200 and head.data == b""
+        for name in ("ETag", "Content-Type", "Content-Length", "Cache-Control"):
+            assert head.headers[name] == got.headers[name], name
+        assert int(head.headers["Content-Length"]) == len(got.data)
+
+
+def test_a_304_carries_the_tag_and_no_body(client, ingested):
+    first = client.get(f"{ingested}/info.json")
+    again = client.get(
+        f"{ingested}/info.json", headers={"If-None-Match": f'W/{first.headers["ETag"]}, "x"'}
+    )
+    assert again.status_code == 304 and again.data == b""
+    assert again.headers["ETag"] == first.headers["ETag"]
+    assert "Content-Type" not in again.headers
+    other = client.get(f"{ingested}/info.json", headers={"If-None-Match": '"other"'})
+    assert other.status_code == 200 and other.data == first.data
+
+
+def test_other_methods_are_405_naming_those_allowed(client, ingested):
+    r = client.post(f"{ingested}/info.json")
+    assert r.status_code == 405 and r.headers["Allow"] == "GET, HEAD, OPTIONS"
+    assert r.get_json()["@type"] == "Error"
+
+
+def test_errors_are_the_api_error_with_its_documentation_link(client, ingested):
+    r = client.get(f"{ingested}/full/max/0/sepia.jpg", headers={"Accept": "application/json"})
+    assert r.status_code == 400 and r.mimetype == "application/json"
+    doc = r.get_json()
+    assert doc["instance"] == f"http://localhost{ingested}/full/max/0/sepia.jpg"
+    assert doc["@context"] == "http://localhost/contexts/Error.jsonld"
+    assert any("apiDocumentation" in link for link in r.headers.getlist("Link"))
+    assert r.headers["Access-Control-Allow-Origin"] == "*"
+    assert client.get(f"{ingested}/full/max/0/sepia.jpg").mimetype == "application/ld+json"
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/iiif-img/1/1/%FF/info.json", 400),
+        ("/iiif-img/x/1/d/info.json", 404),
+        ("/iiif-img/1/99999999999999999999/d/info.json", 404),
+        ("/iiif-img/v4/1/d/info.json", 404),
+        ("/iiif-img/1/1/d/full/max/0", 404),
+        ("/thumbs/1/1/d/0,0,10,10/max/0/default.jpg", 404),
+        ("/thumbs/1/1", 404),
+    ],
+)
+def test_paths_that_name_no_image_are_4xx(client, ingested, path, status):
+    r = client.get(path)
+    assert r.status_code == status
+    assert r.get_json()["@type"] == "Error"
+
+
 def test_a_reingested_image_has_new_etags(client, alice, ingested):
     before = client.get(f"{ingested}/full/100,/0/default.jpg").headers["ETag"]
     alice.post(f"/customers/{alice.customer}/spaces/1/images/d/reingest")
@@ -277,11 +333,16 @@ BEYOND_LEVEL_2 = [
 def test_any_origin_may_read_images_whatever_the_api_allows(app, client, ingested):
     preflight = client.options(
         f"{ingested}/info.json",
-        headers={"Origin": "https://viewer.example", "Access-Control-Request-Method": "GET"},
+        headers={
+            "Origin": "https://viewer.example",
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "Authorization",
+        },
     )
     assert preflight.status_code == 200
     assert preflight.headers["Access-Control-Allow-Origin"] == "*"
     assert "GET" in preflight.headers["Access-Control-Allow-Methods"]
+    assert preflight.headers["Access-Control-Allow-Headers"] == "Authorization"
     got = client.get(f"{ingested}/info.json", headers={"Origin": "https://viewer.example"})
     assert got.headers["Access-Control-Allow-Origin"] == "*"
     api = client.get("/", headers={"Origin": "https://viewer.example"})

@@ -1,7 +1,8 @@
 """The IIIF Image API routes, at the real DLCS's paths: ``/iiif-img/{c}/{s}/{id}/...``.
 
 Image API 3.0 by default and under ``/iiif-img/v3/``, 2.1 under ``/iiif-img/v2/``; the
-thumbnail service (``app.delivery.thumbs``) beside them, in one blueprint.
+thumbnail service (``app.delivery.thumbs``) beside them, answered by
+:class:`app.delivery.served.Delivery` in front of the Flask app.
 """
 
 from __future__ import annotations
@@ -10,80 +11,72 @@ import contextlib
 import ctypes
 
 import pyvips
-from flask import Blueprint, Flask, Response, current_app, redirect
-from werkzeug.wrappers import Response as Redirect
+from flask import Flask
 
 from app.delivery import iiif, thumbs
 from app.delivery.images import Pyramid, info, render
-from app.delivery.served import (
-    IMAGE_ROOT,
-    cached,
-    files,
-    json_ld_or_json,
-    registration,
-    service_url,
-)
+from app.delivery.served import Asked, Delivery, ImageKey, Reply, image_key, info_reply, redirect
 from app.ingest.derivatives import pyramid_key
 from app.web.errors import ApiError
 
-PREFIXES = {"": 3, "/v3": 3, "/v2": 2}
+VERSIONS = {"v3": 3, "v2": 2}
 
 
-def _pyramid(customer: int, space: int, image: str) -> tuple[Pyramid, int]:
+def route(delivery: Delivery, asked: Asked) -> Reply:
+    """Answer a request to delivery: the Image API of each version, or the thumbnails."""
+    root, rest = asked.segments[0], asked.segments[1:]
+    if root == "thumbs":
+        return thumbs.route(delivery, asked, rest)
+    prefix, version = "", 3
+    if rest and rest[0] in VERSIONS:
+        prefix, version, rest = f"/{rest[0]}", VERSIONS[rest[0]], rest[1:]
+    image, rest = image_key(rest[:3]), rest[3:]
+    service = image.service(asked, f"/iiif-img{prefix}")
+    if not rest:
+        return redirect(f"{service}/info.json")
+    if rest == ["info.json"]:
+        return info_json(delivery, asked, version, image, service)
+    if len(rest) == 4:
+        return image_request(delivery, version, image, service, *rest)
+    raise ApiError(404, "Image API paths end in /info.json or /{region}/{size}/{rotation}/"
+                   "{quality}.{format}.")  # fmt: skip
+
+
+def _pyramid(delivery: Delivery, image: ImageKey) -> tuple[Pyramid, int]:
     """Return the pyramid of an image and its registration; 404 saying why there is none."""
-    keys, generation = registration(customer, space, image)
-    path = files().local(pyramid_key(keys, generation))
+    generation = delivery.registration(image)
+    path = delivery.files.local(pyramid_key(image.keys(), generation))
     if path is None:
-        name = f"image {image} of space {space} of customer {customer}"
-        raise ApiError(404, f"The {name} has no pyramid yet: ingest it again (reingest).")
+        raise ApiError(404, f"The {image.name()} has no pyramid yet: ingest it again (reingest).")
     return Pyramid.open(path), generation
 
 
-def _limits() -> iiif.Limits:
-    cfg = current_app.config
-    side = int(cfg["IIIF_MAX_WIDTH"])
-    return iiif.Limits(max_width=side, max_height=side, max_area=int(cfg["IIIF_MAX_AREA"]))
-
-
-def _version(prefix: str) -> int:
-    return PREFIXES[prefix]
-
-
-def service(prefix: str, customer: int, space: int, image: str) -> Redirect:
-    """Send a client from an image's service URL to its info.json (303)."""
-    return redirect(service_url(f"/iiif-img{prefix}", customer, space, image) + "/info.json", 303)
-
-
-def info_json(prefix: str, customer: int, space: int, image: str) -> Response:
+def info_json(
+    delivery: Delivery, asked: Asked, version: int, image: ImageKey, service: str
+) -> Reply:
     """Answer with an image's info.json (JSON-LD with the profile when asked for)."""
-    version = _version(prefix)
-    pyramid, generation = _pyramid(customer, space, image)
-    doc = info(
-        version, service_url(f"/iiif-img{prefix}", customer, space, image), pyramid, _limits()
-    )
-    resp = json_ld_or_json(doc, version)
-    return cached(resp, generation, version, resp.mimetype)
+    pyramid, generation = _pyramid(delivery, image)
+    doc = info(version, service, pyramid, delivery.limits())
+    return info_reply(doc, asked, version, generation, "info")
 
 
 def image_request(
-    prefix: str, customer: int, space: int, image: str, region: str, size: str, rotation: str,
-    quality_format: str,
-) -> Response:  # fmt: skip
+    delivery: Delivery, version: int, image: ImageKey, service: str, region: str, size: str,
+    rotation: str, quality_format: str,
+) -> Reply:  # fmt: skip
     """Answer an image request: a region of the image, scaled, turned, toned, encoded."""
-    version = _version(prefix)
-    pyramid, generation = _pyramid(customer, space, image)
+    pyramid, generation = _pyramid(delivery, image)
     try:
         asked = iiif.parse(
             version, region, size, rotation, quality_format, pyramid.width, pyramid.height,
-            _limits(),
+            delivery.limits(),
         )  # fmt: skip
     except iiif.IIIFError as exc:
         raise ApiError(exc.status, exc.message, violations=[(exc.part, exc.message)]) from None
-    resp = current_app.response_class(render(pyramid, asked), mimetype=asked.media_type)
-    service = service_url(f"/iiif-img{prefix}", customer, space, image)
     canonical = f"{service}/{canonical_path(version, asked, pyramid)}"
-    resp.headers.add("Link", f'<{canonical}>;rel="canonical"')
-    return cached(resp, generation, canonical)
+    link = ("Link", f'<{canonical}>;rel="canonical"')
+    body = render(pyramid, asked)
+    return Reply(body, asked.media_type, tag=(generation, canonical), headers=[link])
 
 
 def canonical_path(version: int, asked: iiif.ImageRequest, pyramid: Pyramid) -> str:
@@ -103,30 +96,12 @@ def canonical_path(version: int, asked: iiif.ImageRequest, pyramid: Pyramid) -> 
     return f"{region}/{size}/{rotation}/{asked.quality}.{asked.format}"
 
 
-def routes() -> Blueprint:
-    """Return the blueprint of delivery: the Image API for every version prefix, thumbnails."""
-    blueprint = Blueprint("delivery", __name__)
-    for prefix in PREFIXES:
-        path = f"/iiif-img{prefix}{IMAGE_ROOT}"
-        name = prefix.strip("/") or "default"
-        defaults = {"prefix": prefix}
-        blueprint.add_url_rule(path, f"service_{name}", service, defaults=defaults)
-        blueprint.add_url_rule(f"{path}/info.json", f"info_{name}", info_json, defaults=defaults)
-        blueprint.add_url_rule(
-            f"{path}/<region>/<size>/<rotation>/<quality_format>",
-            f"image_{name}",
-            image_request,
-            defaults=defaults,
-        )
-    thumbs.register(blueprint)
-    return blueprint
-
-
 _M_ARENA_MAX = -8  # (glibc's mallopt parameter)
 
 
 def init_app(app: Flask) -> None:
-    """Register the delivery routes, and keep what image work holds in memory bounded.
+    """Answer delivery's paths in front of the app, and keep what image work holds in memory
+    bounded.
 
     libvips's cache of recent operations kept what they had decoded beyond its own memory
     limit (a worker grew by 50 MB every thousand non-aligned regions), and a viewer seldom
@@ -138,4 +113,4 @@ def init_app(app: Flask) -> None:
     pyvips.cache_set_max(0)
     with contextlib.suppress(OSError):  # (not glibc: nothing to bound)
         ctypes.CDLL("libc.so.6").mallopt(_M_ARENA_MAX, 2)
-    app.register_blueprint(routes())
+    app.wsgi_app = Delivery(app, route)  # type: ignore[method-assign]

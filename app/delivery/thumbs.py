@@ -8,51 +8,52 @@ API service, which makes any size.
 
 from __future__ import annotations
 
-from typing import Any
-
-from flask import Blueprint, Response, current_app, redirect
-from werkzeug.wrappers import Response as Redirect
-
 from app.delivery import iiif
 from app.delivery.images import CONTEXTS, PROTOCOL
 from app.delivery.served import (
-    IMAGE_ROOT,
-    cached,
-    files,
-    json_ld_or_json,
-    registration,
-    service_url,
+    Asked,
+    Delivery,
+    ImageKey,
+    Reply,
+    image_key,
+    info_reply,
+    redirect,
 )
 from app.ingest.derivatives import thumbnail_key, thumbnail_sizes
 from app.web.errors import ApiError
-
-THUMBS_PATH = "/thumbs" + IMAGE_ROOT
 
 # A thumbnail is the image at a size, so any number is as good as any other for the limits.
 _UNLIMITED = iiif.Limits(max_width=10**9, max_height=10**9, max_area=10**18)
 
 
-def _made(customer: int, space: int, image: str) -> tuple[dict[str, Any], int, list[list[int]]]:
-    keys, generation = registration(customer, space, image)
-    sizes = thumbnail_sizes(files(), keys, generation)
+def route(delivery: Delivery, asked: Asked, segments: list[str]) -> Reply:
+    """Answer a request to the thumbnail service (``segments``: its path below ``/thumbs``)."""
+    image, rest = image_key(segments[:3]), segments[3:]
+    service = image.service(asked, "/thumbs")
+    if not rest:
+        return redirect(f"{service}/info.json")
+    if rest == ["info.json"]:
+        return thumbs_info(delivery, asked, image, service)
+    if len(rest) == 4 and rest[0] == "full" and rest[3] == "default.jpg":
+        return thumbnail(delivery, asked, image, rest[1], rest[2])
+    raise ApiError(404, "Thumbnail paths end in /info.json or /full/{size}/{rotation}/default.jpg.")
+
+
+def _made(delivery: Delivery, image: ImageKey) -> tuple[int, list[list[int]]]:
+    generation = delivery.registration(image)
+    sizes = thumbnail_sizes(delivery.files, image.keys(), generation)
     if not sizes:
-        name = f"image {image} of space {space} of customer {customer}"
-        raise ApiError(404, f"The {name} has no thumbnails: ingest it again (reingest).")
-    return keys, generation, sizes
+        raise ApiError(404, f"The {image.name()} has no thumbnails: ingest it again (reingest).")
+    return generation, sizes
 
 
-def thumbs_service(customer: int, space: int, image: str) -> Redirect:
-    """Send a client from the thumbnail service's URL to its info.json (303)."""
-    return redirect(service_url("/thumbs", customer, space, image) + "/info.json", 303)
-
-
-def thumbs_info(customer: int, space: int, image: str) -> Response:
+def thumbs_info(delivery: Delivery, asked: Asked, image: ImageKey, service: str) -> Reply:
     """Answer with the thumbnail service's info.json: level 0, its sizes those made."""
-    _keys, generation, sizes = _made(customer, space, image)
+    generation, sizes = _made(delivery, image)
     width, height = sizes[0]
     doc = {
         "@context": CONTEXTS[3],
-        "id": service_url("/thumbs", customer, space, image),
+        "id": service,
         "type": "ImageService3",
         "protocol": PROTOCOL,
         "profile": "level0",
@@ -60,39 +61,26 @@ def thumbs_info(customer: int, space: int, image: str) -> Response:
         "height": height,
         "sizes": [{"width": w, "height": h} for w, h in reversed(sizes)],
     }
-    resp = json_ld_or_json(doc, 3)
-    return cached(resp, generation, "thumbs", resp.mimetype)
+    return info_reply(doc, asked, 3, generation, "thumbs")
 
 
-def thumbnail(
-    customer: int, space: int, image: str, size: str, rotation: str
-) -> Response | Redirect:
+def thumbnail(delivery: Delivery, asked: Asked, image: ImageKey, size: str, rotation: str) -> Reply:
     """Send a thumbnail that was made, as stored; a size that was not goes to the image API."""
-    keys, generation, sizes = _made(customer, space, image)
+    generation, sizes = _made(delivery, image)
     width, height = sizes[0]
     try:
-        asked = iiif.parse_size(3, size, width, height, _UNLIMITED)
+        wanted = iiif.parse_size(3, size, width, height, _UNLIMITED)
         mirror, degrees = iiif.parse_rotation(rotation)
     except iiif.IIIFError as exc:
         raise ApiError(exc.status, exc.message, violations=[(exc.part, exc.message)]) from None
     # (Made sizes are rounded by the scaler: a size within a pixel of one is that one.)
     found = next(
-        ((w, h) for w, h in sizes if abs(w - asked[0]) <= 1 and abs(h - asked[1]) <= 1), None
+        ((w, h) for w, h in sizes if abs(w - wanted[0]) <= 1 and abs(h - wanted[1]) <= 1), None
     )
     if found is None or mirror or degrees:
-        elsewhere = service_url("/iiif-img", customer, space, image)
-        return redirect(f"{elsewhere}/full/{size}/{rotation}/default.jpg", 303)
-    data = files().read(thumbnail_key(keys, generation, max(found)))
+        elsewhere = image.service(asked, "/iiif-img")
+        return redirect(f"{elsewhere}/full/{size}/{rotation}/default.jpg")
+    data = delivery.files.read(thumbnail_key(image.keys(), generation, max(found)))
     if data is None:
-        raise ApiError(404, f"The thumbnail {found[0]},{found[1]} of image {image} is missing.")
-    resp = current_app.response_class(data, mimetype="image/jpeg")
-    return cached(resp, generation, "thumbs", found)
-
-
-def register(blueprint: Blueprint) -> None:
-    """Add the thumbnail service's routes to delivery's blueprint."""
-    blueprint.add_url_rule(THUMBS_PATH, "thumbs_service", thumbs_service)
-    blueprint.add_url_rule(f"{THUMBS_PATH}/info.json", "thumbs_info", thumbs_info)
-    blueprint.add_url_rule(
-        f"{THUMBS_PATH}/full/<size>/<rotation>/default.jpg", "thumbnail", thumbnail
-    )
+        raise ApiError(404, f"The thumbnail {found[0]},{found[1]} of {image.name()} is missing.")
+    return Reply(data, "image/jpeg", tag=(generation, "thumbs", *found))

@@ -32,7 +32,7 @@ def base_url() -> str:
     """Return the public base URL: configured, or the one the request was sent to."""
     base = g.get("base_url")
     if base is None:
-        base = current_app.config.get("PUBLIC_BASE_URL") or _root_url(
+        base = current_app.config.get("PUBLIC_BASE_URL") or root_url(
             request.scheme, request.host, request.root_path
         )
         g.base_url = base
@@ -40,7 +40,7 @@ def base_url() -> str:
 
 
 @lru_cache(maxsize=64)
-def _root_url(scheme: str, host: str, root_path: str) -> str:
+def root_url(scheme: str, host: str, root_path: str) -> str:
     # Werkzeug's request.url_root, without its trailing slash; a server answers to a
     # handful of hosts, so each is worked out once.
     return get_current_url(scheme, host, root_path).rstrip("/")
@@ -118,12 +118,13 @@ def documentation_url(base: str) -> str:
 
 
 @lru_cache(maxsize=16)
-def _link_header(base: str) -> str:
+def documentation_link(base: str) -> str:
+    """Return the ``Link`` header that names the ApiDocumentation, as every error carries."""
     return f'<{documentation_url(base)}>; rel="{HYDRA_DOC_REL}"'
 
 
 def _add_headers(resp: Response) -> Response:
-    resp.headers.add("Link", _link_header(base_url()))
+    resp.headers.add("Link", documentation_link(base_url()))
     resp.vary.add("Accept")
     return resp
 

@@ -13,25 +13,21 @@ from http import HTTPStatus
 from typing import Any
 
 from flask import Flask, Response, current_app, request
-from psycopg.errors import QueryCanceled
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException
 
 from app.web import console
-from app.web.errors import ApiError
+from app.web.errors import error_document, unexpected
 from app.web.jsonld import (
     HTML,
     JSON,
     JSONLD,
     base_url,
     best_match,
-    context_url,
     dumps,
     negotiate,
 )
-from vocab import dlcs
 
 log = logging.getLogger(__name__)
-ERROR = dlcs.get("Error")
 
 
 def _json_type() -> str:
@@ -91,30 +87,13 @@ def empty(status: int) -> Response:
     return resp
 
 
-def error_document(code: int, description: str, violations: list[tuple[str, str]]) -> dict:
-    """Return the body of an error response."""
-    base = base_url()
-    title = HTTPStatus(code).phrase if code in HTTPStatus._value2member_map_ else "Error"
-    doc: dict = {
-        "@context": context_url(ERROR, base),
-        "@type": "Error",
-        "statusCode": code,
-        "status": code,
-        "title": title,
-        "description": description,
-        "detail": description,
-        "instance": base + request.full_path.rstrip("?"),
-    }
-    if violations:
-        doc["violations"] = [{"propertyPath": p, "message": m} for p, m in violations]
-    return doc
-
-
 def _handle_http(exc: HTTPException) -> Response:
     code = exc.code or 500
     description = exc.description or HTTPStatus(code).phrase
     violations = getattr(exc, "violations", [])
-    response = error_response(error_document(code, description, violations), code)
+    instance = base_url() + request.full_path.rstrip("?")
+    doc = error_document(code, description, violations, base_url(), instance)
+    response = error_response(doc, code)
     for name, value in getattr(exc, "extra_headers", {}).items():
         response.headers[name] = value
     if code == 405 and hasattr(exc, "valid_methods") and exc.valid_methods:
@@ -123,22 +102,12 @@ def _handle_http(exc: HTTPException) -> Response:
 
 
 def _handle_unexpected(exc: Exception) -> Response:
-    if _cause(exc, QueryCanceled) is not None:  # (DLCS_STATEMENT_TIMEOUT on PostgreSQL)
+    error = unexpected(exc, current_app.config["STATEMENT_TIMEOUT"])
+    if error.code == 500:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+    else:
         log.warning("a statement of %s %s timed out", request.method, request.path)
-        seconds = current_app.config["STATEMENT_TIMEOUT"]
-        unavailable = dlcs.UNAVAILABLE.code
-        return _handle_http(
-            ApiError(unavailable, f"The database did not answer within {seconds:g} s; try again.")
-        )
-    log.exception("unhandled error on %s %s", request.method, request.path)
-    return _handle_http(InternalServerError("The server failed; the failure was logged."))
-
-
-def _cause(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
-    seen: BaseException | None = exc
-    while seen is not None and not isinstance(seen, kind):
-        seen = seen.__cause__ or seen.__context__
-    return seen
+    return _handle_http(error)
 
 
 def init_app(app: Flask) -> None:
