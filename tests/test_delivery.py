@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import shutil
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import pyvips
 from PIL import Image, ImageChops, ImageStat
 
 from app.ingest.derivatives import derivatives_prefix
-from tests.conftest import basic, make_customer
+from tests.conftest import basic, make_customer, make_image
 
 WIDTH, HEIGHT = 1200, 900
 
@@ -244,6 +245,22 @@ def test_a_reingested_image_has_new_etags(client, alice, ingested):
     before = client.get(f"{ingested}/full/100,/0/default.jpg").headers["ETag"]
     alice.post(f"/customers/{alice.customer}/spaces/1/images/d/reingest")
     assert client.get(f"{ingested}/full/100,/0/default.jpg").headers["ETag"] != before
+
+
+def test_an_image_deleted_and_registered_again_is_served_anew(client, alice, origin, ingested):
+    """Its new registration is not the one deleted, in this process or any cache in front."""
+    before = client.get(f"{ingested}/info.json")
+    tile = client.get(f"{ingested}/0,0,256,256/256,/0/default.jpg")
+    path = f"/customers/{alice.customer}/spaces/1/images/d"
+    assert alice.delete(path).status_code == 205
+    small = make_image(origin.folder / "again.png", (300, 200), "PNG")
+    assert alice.put(path, {"origin": origin.url(small.name)}).status_code == 201
+    after = client.get(f"{ingested}/info.json")
+    assert (after.json["width"], after.json["height"]) == (300, 200)
+    assert after.headers["ETag"] != before.headers["ETag"]
+    again = client.get(f"{ingested}/0,0,256,256/256,/0/default.jpg")
+    assert again.status_code == 200 and again.headers["ETag"] != tile.headers["ETag"]
+    assert again.data != tile.data
 
 
 @pytest.mark.parametrize(
@@ -485,6 +502,50 @@ def test_a_whole_tile_of_a_level_is_sent_as_stored(app, client, alice, ingested)
     assert r.status_code == 200 and r.data.endswith(stored[2:])
     edge = client.get(f"{ingested}/1024,0,176,512/88,/0/default.jpg")  # (padded when stored)
     assert edge.status_code == 200 and open_image(edge.data).size == (88, 256)
+
+
+def viewer_tiles(info: dict) -> list[tuple[int, tuple[int, int, int, int], tuple[int, int]]]:
+    """Every tile a viewer asks for, as OpenSeadragon does from an info.json: (scale factor,
+    region, size)."""
+    tile = info["tiles"][0]["width"]
+    found = []
+    for factor in info["tiles"][0]["scaleFactors"]:
+        span = tile * factor
+        for y in range(0, info["height"], span):
+            for x in range(0, info["width"], span):
+                w, h = min(span, info["width"] - x), min(span, info["height"] - y)
+                found.append((factor, (x, y, w, h), (-(-w // factor), -(-h // factor))))
+    return found
+
+
+def test_every_tile_a_viewer_asks_for_is_sent_as_stored(app, client, alice, ingested):
+    """Edge tiles included, at their own size: made at ingest, sent as they were stored."""
+    keys = {"customer": alice.customer, "space": 1, "image": "d"}
+    folder = next((Path(app.config["STORAGE_DIR"]) / derivatives_prefix(keys)).glob("*"))
+    index = json.loads((folder / "tiles.json").read_text())
+    pyramid, edges = (folder / "pyramid.tif").read_bytes(), (folder / "edges.jpg").read_bytes()
+    stored = 0
+    for factor, (x, y, w, h), (tw, th) in viewer_tiles(client.get(f"{ingested}/info.json").json):
+        r = client.get(f"{ingested}/{x},{y},{w},{h}/{tw},{th}/0/default.jpg")
+        assert r.status_code == 200 and open_image(r.data).size == (tw, th)
+        level = factor.bit_length() - 1
+        column, row = x // (256 * factor), y // (256 * factor)
+        width, height = index["levels"][level]
+        extent = (min(256, width - column * 256), min(256, height - row * 256))
+        if extent != (tw, th) or (w, h) != (tw * factor, th * factor):
+            continue  # (a level whose extent is not the image's over its factor: drawn anew)
+        if extent == (256, 256):
+            place = row * -(-width // 256) + column
+            start, count = index["offsets"][level][place], index["counts"][level][place]
+            assert r.data.endswith(pyramid[start + 2 : start + count])
+        else:
+            start, count = index["edges"][f"{level}/{column}/{row}"]
+            assert r.data == edges[start : start + count]
+            # The same pixels as the region drawn anew (a PNG is never a stored tile).
+            drawn = client.get(f"{ingested}/{x},{y},{w},{h}/{tw},{th}/0/default.png")
+            assert difference(open_image(r.data), open_image(drawn.data)) < 2
+        stored += 1
+    assert stored == 28  # (1200 x 900: 20 + 6 + 2 tiles at factors 1, 2, 4; 1 at 8 drawn anew)
 
 
 def test_an_origin_that_is_a_pyramid_already_is_kept_as_it_is(app, client, alice, origin):

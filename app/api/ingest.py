@@ -8,6 +8,7 @@ in the request (immediate mode) or on the queue (``Prefer: respond-async``, and 
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -37,13 +38,22 @@ MAX_BATCH = 10_000
 
 
 def requeue(conn: Connection, keys: Mapping[str, Any], batch: int | None = None) -> Job:
-    """Mark an image as waiting for a new ingest; return the job that will do it."""
+    """Mark an image as waiting for a new ingest; return the job that will do it.
+
+    Each registration of an image has a generation, which names what is made for it and is in
+    its delivery's ETags: one more than the last, but for the first registration of an image,
+    a random number, so that an image deleted and registered again under the same id never
+    has a generation of the one deleted (whose derivatives a cache may still hold).
+    """
     images = TABLES["Image"]
+    first = secrets.randbelow(2**52) + 1
     generation = conn.execute(
         update(images)
         .where(store("Image").match(keys))
         .values(
-            ingest_generation=images.c.ingest_generation + 1,
+            ingest_generation=case(
+                (images.c.ingest_generation == 0, first), else_=images.c.ingest_generation + 1
+            ),
             ingesting=True,
             error="",
             batch=batch,

@@ -7,18 +7,19 @@ encoded by libvips.
 
 from __future__ import annotations
 
+import base64
 import functools
+import json
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pyvips
-import tifffile
 
 from app.delivery.iiif import FORMATS, QUALITIES, ImageRequest, Limits
-from app.ingest.derivatives import TILE
+from app.ingest.derivatives import TILE, edges_key, index_key, pyramid_key, read_tile_index
+from app.storage.files import Files
 
 CONTEXTS = {
     3: "http://iiif.io/api/image/3/context.json",
@@ -51,19 +52,18 @@ SUPPORTS_2 = [
 
 @dataclass(frozen=True)
 class Pyramid:
-    """An image's pyramid: its file, and for each level (full size first) its extent, and
-    where each of its JPEG tiles lies in the file, with the JPEG tables they share."""
+    """An image's pyramid, as its index says (:func:`app.ingest.derivatives.make_tile_index`):
+    for each level (full size first) its extent, where each of its JPEG tiles lies in the
+    pyramid's file with the JPEG tables they share, and where its edge tiles lie."""
 
-    path: Path
+    files: Files
+    key: str
+    edges_key: str
     levels: tuple[tuple[int, int], ...]
     offsets: tuple[tuple[int, ...], ...]
     counts: tuple[tuple[int, ...], ...]
     tables: tuple[bytes, ...]
-
-    @classmethod
-    def open(cls, path: Path) -> Pyramid:
-        """Read the levels of the pyramid at ``path`` (kept: see :func:`open_pyramid`)."""
-        return open_pyramid(str(path))
+    edges: dict[str, tuple[int, int]]
 
     @property
     def width(self) -> int:
@@ -75,34 +75,58 @@ class Pyramid:
         """The height of the image."""
         return self.levels[0][1]
 
-    def tile(self, level: int, column: int, row: int) -> bytes:
-        """Return one stored tile as a JPEG of its own: the shared tables, then its data."""
-        width = self.levels[level][0]
+    def local(self) -> Path:
+        """Return the pyramid's file on this machine (for libvips to read regions from)."""
+        path = self.files.local(self.key)
+        if path is None:
+            raise FileNotFoundError(self.key)
+        return path
+
+    def tile(self, level: int, column: int, row: int) -> bytes | None:
+        """Return one stored tile as a JPEG of its own (an edge tile at its own size), or None
+        for an edge tile the index does not have (a pyramid indexed before they were made)."""
+        width, height = self.levels[level]
+        if (column + 1) * TILE > width or (row + 1) * TILE > height:
+            place = self.edges.get(f"{level}/{column}/{row}")
+            return self.files.read_range(self.edges_key, *place) if place else None
         index = row * -(-width // TILE) + column
-        with self.path.open("rb") as file:
-            data = os.pread(file.fileno(), self.counts[level][index], self.offsets[level][index])
+        data = self.files.read_range(
+            self.key, self.offsets[level][index], self.counts[level][index]
+        )
         tables = self.tables[level]
         # (tables and data are each a JPEG stream: SOI ... EOI; one stream is the two joined)
-        return tables[:-2] + data[2:] if tables else data
+        return tables[:-2] + data[2:] if tables and data else data
 
 
 @functools.lru_cache(maxsize=1024)
-def open_pyramid(path: str) -> Pyramid:
-    """Read a pyramid's levels and the places of its tiles (tifffile reads only the headers).
+def open_pyramid(files: Files, keys: tuple[int, int, str], generation: int) -> Pyramid | None:
+    """Return the pyramid of one registration of an image, or None when it has none.
 
-    Kept for the path, because a pyramid's path names the registration it was made for and
-    its file never changes (a new registration's has another path); reading the headers anew
-    took 1.2 ms, against about 1.8 ms for all the rest of a viewer tile (bench/RESULTS.md).
+    Kept for the registration, because what was made for one registration never changes (a
+    new one's is made under another prefix): reading a pyramid's headers anew took 1.2 ms,
+    against about 1.8 ms for all the rest of a viewer tile (bench/RESULTS.md). A pyramid made
+    before its index was is indexed from its TIFF headers, without edge tiles.
     """
-    with tifffile.TiffFile(path) as tiff:
-        pages = list(tiff.pages)
-        return Pyramid(
-            Path(path),
-            tuple((page.shape[1], page.shape[0]) for page in pages),
-            tuple(tuple(page.dataoffsets) for page in pages),
-            tuple(tuple(page.databytecounts) for page in pages),
-            tuple(page.jpegtables or b"" for page in pages),
-        )
+    image = dict(zip(("customer", "space", "image"), keys, strict=True))
+    key = pyramid_key(image, generation)
+    found = files.read(index_key(image, generation))
+    if found is not None:
+        index = json.loads(found)
+    else:
+        path = files.local(key)
+        if path is None:
+            return None
+        index = read_tile_index(path)
+    return Pyramid(
+        files,
+        key,
+        edges_key(image, generation),
+        tuple((w, h) for w, h in index["levels"]),
+        tuple(tuple(level) for level in index["offsets"]),
+        tuple(tuple(level) for level in index["counts"]),
+        tuple(base64.b64decode(tables) for tables in index["tables"]),
+        {name: (offset, count) for name, (offset, count) in index["edges"].items()},
+    )
 
 
 def info(version: int, service_id: str, pyramid: Pyramid, limits: Limits) -> dict[str, Any]:
@@ -165,21 +189,25 @@ def _level(pyramid: Pyramid, asked: ImageRequest) -> int:
 
 
 def stored_tile(pyramid: Pyramid, asked: ImageRequest) -> bytes | None:
-    """Return the stored JPEG of a request that is exactly one whole tile of a level (as a
-    viewer's requests are), neither decoded nor encoded again; None for any other request."""
+    """Return the stored JPEG of a request that is exactly one tile of a level at its own
+    size (as a viewer's requests are), neither decoded nor encoded again; None for any other
+    request."""
     if asked.format != "jpg" or asked.quality not in ("default", "color"):
         return None
-    if asked.mirror or asked.rotation or asked.size != (TILE, TILE):
+    if asked.mirror or asked.rotation:
         return None
     level = _level(pyramid, asked)
-    span = TILE * 2**level
+    factor = 2**level
+    span = TILE * factor
     x, y, w, h = asked.region
-    if x % span or y % span or (w, h) != (span, span):
+    if x % span or y % span:
         return None
     column, row = x // span, y // span
     width, height = pyramid.levels[level]
-    if (column + 1) * TILE > width or (row + 1) * TILE > height:
-        return None  # (a tile at a level's edge is stored padded to 256 px)
+    # The tile's pixels in its level: 256 x 256 but at the level's right and bottom edges.
+    extent = (min(TILE, width - column * TILE), min(TILE, height - row * TILE))
+    if asked.size != extent or (w, h) != (extent[0] * factor, extent[1] * factor):
+        return None
     return pyramid.tile(level, column, row)
 
 
@@ -203,7 +231,7 @@ def _scaled(pyramid: Pyramid, asked: ImageRequest) -> pyvips.Image:
     # result is not shifted (cropping the scaled pixels instead was off by up to half a pixel
     # of the result: 4 pixels of the image at 1/9 of its size).
     level = _level(pyramid, asked)
-    image = pyvips.Image.new_from_file(str(pyramid.path), page=level, access="random")
+    image = pyvips.Image.new_from_file(str(pyramid.local()), page=level, access="random")
     x, y, w, h = asked.region
     # Each pixel of level k is 2^k x 2^k pixels of the image (a level drops an odd last row or
     # column rather than stretch to cover it).

@@ -14,9 +14,8 @@ import pyvips
 from flask import Flask
 
 from app.delivery import iiif, thumbs
-from app.delivery.images import Pyramid, info, render
+from app.delivery.images import Pyramid, info, open_pyramid, render
 from app.delivery.served import Asked, Delivery, ImageKey, Reply, image_key, info_reply, redirect
-from app.ingest.derivatives import pyramid_key
 from app.web.errors import ApiError
 
 VERSIONS = {"v3": 3, "v2": 2}
@@ -45,10 +44,10 @@ def route(delivery: Delivery, asked: Asked) -> Reply:
 def _pyramid(delivery: Delivery, image: ImageKey) -> tuple[Pyramid, int]:
     """Return the pyramid of an image and its registration; 404 saying why there is none."""
     generation = delivery.registration(image)
-    path = delivery.files.local(pyramid_key(image.keys(), generation))
-    if path is None:
+    pyramid = open_pyramid(delivery.files, (image.customer, image.space, image.image), generation)
+    if pyramid is None:
         raise ApiError(404, f"The {image.name()} has no pyramid yet: ingest it again (reingest).")
-    return Pyramid.open(path), generation
+    return pyramid, generation
 
 
 def info_json(

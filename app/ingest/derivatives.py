@@ -9,11 +9,15 @@ made in a work folder and published whole; a new registration's replaces the oth
 ingest is recorded.
 
 Thumbnails are JPEGs whose longest edge is each size of the thumbnail policy, made from the
-pyramid (the origin is decoded once, for the pyramid).
+pyramid (the origin is decoded once, for the pyramid). Beside the pyramid, the index of its
+tiles (where each JPEG tile lies in the file) and the tiles at the right and bottom edges of
+each level at their own size, which the pyramid keeps padded to 256 px: so every tile a viewer
+asks for is sent as stored, without reading the TIFF's headers or decoding anything.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import shutil
@@ -30,6 +34,8 @@ from app.storage.files import Files
 QUALITY = 85
 TILE = 256
 PYRAMID = "pyramid.tif"
+INDEX = "tiles.json"
+EDGES = "edges.jpg"
 # The image optimisation policies ingest applies to images (vocabulary: ImageOptimisationPolicy).
 MADE, USE_ORIGINAL = "fast-higher", "use-original"
 THUMBS = "thumbs"
@@ -50,6 +56,16 @@ def registration_prefix(keys: Mapping[str, Any], generation: int) -> str:
 def pyramid_key(keys: Mapping[str, Any], generation: int) -> str:
     """Return the key of the pyramid made for one registration of an image."""
     return f"{registration_prefix(keys, generation)}/{PYRAMID}"
+
+
+def index_key(keys: Mapping[str, Any], generation: int) -> str:
+    """Return the key of the index of the tiles of one registration's pyramid."""
+    return f"{registration_prefix(keys, generation)}/{INDEX}"
+
+
+def edges_key(keys: Mapping[str, Any], generation: int) -> str:
+    """Return the key of the edge tiles of one registration's pyramid."""
+    return f"{registration_prefix(keys, generation)}/{EDGES}"
 
 
 def thumbnail_key(keys: Mapping[str, Any], generation: int, longest: int) -> str:
@@ -176,6 +192,45 @@ def _ready_pyramid(file: IO[bytes]) -> tuple[int, int] | None:
             return None
     last = pages[-1].shape[:2]
     return (width, height) if last[0] <= TILE and last[1] <= TILE else None
+
+
+def read_tile_index(pyramid: Path) -> dict[str, Any]:
+    """Return where the tiles of a pyramid lie: for each level (full size first) its width and
+    height, the offset and length in the file of each JPEG tile (row by row), and the JPEG
+    tables its tiles share (base64); no edge tiles (tifffile reads only the headers)."""
+    with tifffile.TiffFile(pyramid) as tiff:
+        pages = list(tiff.pages)
+        return {
+            "levels": [[page.shape[1], page.shape[0]] for page in pages],
+            "offsets": [list(page.dataoffsets) for page in pages],
+            "counts": [list(page.databytecounts) for page in pages],
+            "tables": [base64.b64encode(page.jpegtables or b"").decode() for page in pages],
+            "edges": {},
+        }
+
+
+def make_tile_index(folder: Path) -> None:
+    """Write the index of the tiles of the pyramid in ``folder``, and its edge tiles.
+
+    An edge tile (``level/column/row`` in the index) is the part of the level's tile that lies
+    inside the level, as a JPEG of its own in the edges file, encoded as the image server
+    encodes a region at its own size, so that it is the same response either way.
+    """
+    pyramid = folder / PYRAMID
+    index = read_tile_index(pyramid)
+    with (folder / EDGES).open("wb") as out:
+        for level, (width, height) in enumerate(index["levels"]):
+            page = pyvips.Image.new_from_file(str(pyramid), page=level, access="random")
+            for row in range(-(-height // TILE)):
+                for column in range(-(-width // TILE)):
+                    w, h = min(TILE, width - column * TILE), min(TILE, height - row * TILE)
+                    if (w, h) == (TILE, TILE):
+                        continue
+                    tile = page.crop(column * TILE, row * TILE, w, h)
+                    data = tile.jpegsave_buffer(Q=QUALITY, keep="none")
+                    index["edges"][f"{level}/{column}/{row}"] = [out.tell(), len(data)]
+                    out.write(data)
+    (folder / INDEX).write_text(json.dumps(index, separators=(",", ":")))
 
 
 def remove_derivatives(files: Files, keys: Mapping[str, Any], keep: int | None = None) -> None:

@@ -22,6 +22,7 @@ from app.ingest.derivatives import (
     MADE,
     make_pyramid,
     make_thumbnails,
+    make_tile_index,
     registration_prefix,
     remove_derivatives,
 )
@@ -80,6 +81,7 @@ def _measure(
             try:
                 # The pyramid's extent is the image as shown (turned as its EXIF says).
                 width, height, policy = make_pyramid(fetched.file, folder)
+                make_tile_index(folder)
                 make_thumbnails(folder, sizes)
                 settings.files.publish(folder, registration_prefix(keys, generation))
             except (OSError, ValueError, SyntaxError, pyvips.Error) as exc:

@@ -11,6 +11,7 @@ used out first), so that every tile after an image's first is a local read.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
 import tempfile
@@ -24,9 +25,16 @@ import boto3
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 
+log = logging.getLogger(__name__)
+
 
 class Files(Protocol):
     """The files of derivatives, by key."""
+
+    def __hash__(self) -> int:
+        """(what a process keeps of the files, :func:`app.delivery.images.open_pyramid`, is
+        kept per store)"""
+        ...
 
     def work_folder(self) -> Path:
         """Return a new empty folder to make files in before :meth:`publish`."""
@@ -43,6 +51,11 @@ class Files(Protocol):
 
     def read(self, key: str) -> bytes | None:
         """Return the bytes of the file ``key``, or None when there is none."""
+        ...
+
+    def read_range(self, key: str, offset: int, length: int) -> bytes | None:
+        """Return ``length`` bytes of the file ``key`` from ``offset``, or None when there is
+        no such file."""
         ...
 
     def remove(self, prefix: str, keep: str | None = None) -> None:
@@ -81,6 +94,12 @@ class LocalFiles:
         except FileNotFoundError:
             return None
 
+    def read_range(self, key: str, offset: int, length: int) -> bytes | None:
+        try:
+            return _pread(self.root / key, offset, length)
+        except FileNotFoundError:
+            return None
+
     def remove(self, prefix: str, keep: str | None = None) -> None:
         folder = self.root / prefix
         if keep is None:
@@ -89,6 +108,14 @@ class LocalFiles:
         for child in folder.glob("*"):
             if child.name != keep:
                 shutil.rmtree(child, ignore_errors=True)
+
+
+def _pread(path: Path, offset: int, length: int) -> bytes:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return os.pread(fd, length, offset)
+    finally:
+        os.close(fd)
 
 
 class DiskCache:
@@ -161,7 +188,12 @@ class DiskCache:
 
 
 class BucketFiles:
-    """Files in an S3-compatible bucket, read through a bounded cache on this machine's disk."""
+    """Files in an S3-compatible bucket, read through a bounded cache on this machine's disk.
+
+    A part of a file that is not cached yet (a tile of a pyramid) is read from the bucket by
+    itself, while the whole file is fetched into the cache in the background: the first tile
+    of an image waits for its own bytes only, not for a pyramid of hundreds of megabytes.
+    """
 
     def __init__(
         self, url: str, *, endpoint: str | None, cache_dir: str | Path, cache_bytes: int
@@ -175,6 +207,8 @@ class BucketFiles:
             config=BotoConfig(retries={"max_attempts": 3, "mode": "standard"}),
         )
         self.cache = DiskCache(cache_dir, cache_bytes)
+        self.fetching: set[str] = set()
+        self.lock = threading.Lock()
 
     def _key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
@@ -211,6 +245,42 @@ class BucketFiles:
             return path.read_bytes() if path is not None else None
         except FileNotFoundError:  # (removed from the cache by another process meanwhile)
             return self.read(key)
+
+    def read_range(self, key: str, offset: int, length: int) -> bytes | None:
+        path = self.cache.get(key)
+        if path is not None:
+            try:
+                return _pread(path, offset, length)
+            except FileNotFoundError:  # (removed from the cache by another process meanwhile)
+                pass
+        self._fetch_in_background(key)
+        span = f"bytes={offset}-{offset + length - 1}"
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=self._key(key), Range=span)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise
+        with body["Body"] as stream:
+            return stream.read()
+
+    def _fetch_in_background(self, key: str) -> None:
+        # One fetch of a file at a time per process, however many of its parts are asked for.
+        with self.lock:
+            if key in self.fetching:
+                return
+            self.fetching.add(key)
+
+        def fetch() -> None:
+            try:
+                self.local(key)
+            except Exception:  # (the next read tries again; this one is only ahead of time)
+                log.warning("fetching %s into the cache failed", key, exc_info=True)
+            finally:
+                with self.lock:
+                    self.fetching.discard(key)
+
+        threading.Thread(target=fetch, name="dlcs-cache-fetch", daemon=True).start()
 
     def remove(self, prefix: str, keep: str | None = None) -> None:
         kept = f"{self._key(prefix)}/{keep}/" if keep is not None else None
