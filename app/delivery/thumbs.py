@@ -8,6 +8,8 @@ API service, which makes any size.
 
 from __future__ import annotations
 
+import functools
+
 from app.delivery import iiif
 from app.delivery.images import CONTEXTS, PROTOCOL
 from app.delivery.served import (
@@ -20,6 +22,7 @@ from app.delivery.served import (
     redirect,
 )
 from app.ingest.derivatives import thumbnail_key, thumbnail_sizes
+from app.storage.files import Files
 from app.web.errors import ApiError
 
 # A thumbnail is the image at a size, so any number is as good as any other for the limits.
@@ -39,9 +42,20 @@ def route(delivery: Delivery, asked: Asked, segments: list[str]) -> Reply:
     raise ApiError(404, "Thumbnail paths end in /info.json or /full/{size}/{rotation}/default.jpg.")
 
 
+@functools.lru_cache(maxsize=1024)
+def made_sizes(files: Files, image: ImageKey, generation: int) -> list[list[int]]:
+    """Return the width and height of each thumbnail made for a registration, largest first.
+
+    Kept for the registration, as its pyramid's index is (:func:`app.delivery.images.
+    open_pyramid`): what was made for one never changes. Reading them anew was a fifth of
+    the time of a thumbnail request.
+    """
+    return thumbnail_sizes(files, image.keys(), generation)
+
+
 def _made(delivery: Delivery, image: ImageKey) -> tuple[int, list[list[int]]]:
     generation = delivery.registration(image)
-    sizes = thumbnail_sizes(delivery.files, image.keys(), generation)
+    sizes = made_sizes(delivery.files, image, generation)
     if not sizes:
         raise ApiError(404, f"The {image.name()} has no thumbnails: ingest it again (reingest).")
     return generation, sizes
