@@ -80,10 +80,10 @@ def viewer_tiles(count: int) -> list[tuple[str, str]]:
     return [rng.choice(tiles) for _ in range(count)]
 
 
-def _origin(folder: Path) -> str:
-    xy = pyvips.Image.xyz(WIDTH, HEIGHT)
+def _origin(folder: Path, width: int = WIDTH, height: int = HEIGHT) -> str:
+    xy = pyvips.Image.xyz(width, height)
     wave = (xy[0] * 1.8).sin() * (xy[1] * 1.8).sin() * 127 + 128
-    picture = wave.bandjoin([xy[0] * (255 / WIDTH), xy[1] * (255 / HEIGHT)]).cast("uchar")
+    picture = wave.bandjoin([xy[0] * (255 / width), xy[1] * (255 / height)]).cast("uchar")
     picture.jpegsave(str(folder / "big.jpg"), Q=90)
     handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
     handler.log_message = lambda *args: None  # type: ignore[attr-defined]

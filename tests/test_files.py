@@ -99,6 +99,28 @@ def test_what_was_read_once_is_read_from_the_local_cache(s3_endpoint, bucket, tm
     assert files.read("p/a") == b"a" * 1000  # (from the cache: the bucket has it no more)
 
 
+def test_a_part_not_cached_is_read_alone_and_the_file_fetched_behind_it(
+    s3_endpoint, bucket, tmp_path
+):
+    files = BucketFiles(
+        f"s3://{bucket}", endpoint=s3_endpoint, cache_dir=tmp_path / "c", cache_bytes=2**24
+    )
+    folder = files.work_folder()
+    data = os.urandom(3_000_000)
+    (folder / "pyramid.tif").write_bytes(data)
+    files.publish(folder, "p")
+    assert files.cache.get("p/pyramid.tif") is None
+    assert files.read_range("p/pyramid.tif", 1_000_000, 5000) == data[1_000_000:1_005_000]
+    deadline = time.monotonic() + 10
+    while files.fetching and time.monotonic() < deadline:
+        time.sleep(0.01)
+    cached = files.cache.get("p/pyramid.tif")
+    assert cached is not None and cached.read_bytes() == data  # (fetched whole, behind it)
+    boto3.client("s3", endpoint_url=s3_endpoint).delete_object(Bucket=bucket, Key="p/pyramid.tif")
+    assert files.read_range("p/pyramid.tif", 10, 20) == data[10:30]  # (from the cache now)
+    assert files.read_range("p/other.tif", 0, 10) is None
+
+
 def test_the_cache_keeps_within_its_size_least_recently_used_out_first(
     s3_endpoint, bucket, tmp_path
 ):

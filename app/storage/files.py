@@ -253,7 +253,6 @@ class BucketFiles:
                 return _pread(path, offset, length)
             except FileNotFoundError:  # (removed from the cache by another process meanwhile)
                 pass
-        self._fetch_in_background(key)
         span = f"bytes={offset}-{offset + length - 1}"
         try:
             body = self.client.get_object(Bucket=self.bucket, Key=self._key(key), Range=span)
@@ -262,7 +261,10 @@ class BucketFiles:
                 return None
             raise
         with body["Body"] as stream:
-            return stream.read()
+            data = stream.read()
+        # (after the part is read: the whole file's fetch would only slow this one down)
+        self._fetch_in_background(key)
+        return data
 
     def _fetch_in_background(self, key: str) -> None:
         # One fetch of a file at a time per process, however many of its parts are asked for.
