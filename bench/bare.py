@@ -1,4 +1,11 @@
-"""The bare app the benchmark compares against: Flask returning fixed bytes, nothing else."""
+"""The bare app the benchmark compares against: Flask returning fixed bytes, nothing else.
+
+``BARE_BODY`` names a file whose bytes it sends instead (and ``BARE_TYPE`` their media type):
+bench/delivery.py has it send what this server sends on each path, so that both send as much.
+"""
+
+import os
+from pathlib import Path
 
 from flask import Flask, Response
 
@@ -10,6 +17,10 @@ BODY = (
     b'"duration":0,"family":"I","roles":[]}'
 )
 
+MEDIA_TYPE = os.environ.get("BARE_TYPE", "application/ld+json")
+if os.environ.get("BARE_BODY"):
+    BODY = Path(os.environ["BARE_BODY"]).read_bytes()
+
 app = Flask(__name__)
 
 
@@ -17,4 +28,4 @@ app = Flask(__name__)
 @app.route("/<path:path>", methods=["GET", "PUT"])
 def fixed(path: str) -> Response:
     """Return the same bytes for every request."""
-    return Response(BODY, mimetype="application/ld+json")
+    return Response(BODY, mimetype=MEDIA_TYPE)

@@ -1,7 +1,8 @@
 """IIIF delivery throughput: this server against IIPImage and a bare Flask app, side by side.
 
 Ingests a 4000 x 3000 JPEG (its pyramid made at ingest), starts the server with gunicorn as
-the Procfile does, the bare app (bench/bare.py, fixed bytes) with the same settings, and
+the Procfile does, the bare app (bench/bare.py, fixed bytes: on each path those this server
+sends, a median one of the viewer's tiles) with the same settings, and
 IIPImage (Debian's iipimage-server, C++, behind lighttpd's FastCGI, reading the same pyramid,
 Image API 2 URLs), and drives them with wrk from a second process, path by path, by turns:
 
@@ -201,6 +202,18 @@ def _urls(urls: dict[str, list[str]], who: str) -> list[str]:
     return urls.get(who) or urls["ours"]
 
 
+def _same_bytes(folder: Path, n: int, urls: list[str]) -> dict[str, str]:
+    """Return the bare app's settings to send what this server sends for ``urls``."""
+    bodies = []
+    for url in urls[:200]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{OURS}{url}", timeout=30) as got:
+            bodies.append((got.read(), got.headers["Content-Type"]))
+    body, media_type = sorted(bodies, key=lambda found: len(found[0]))[len(bodies) // 2]
+    path = folder / f"bare-{n}.bin"
+    path.write_bytes(body)
+    return {"BARE_BODY": str(path), "BARE_TYPE": media_type}
+
+
 def measure(port: int, urls: list[str], seconds: float, folder: Path) -> dict[str, Any]:
     """Drive one server with wrk over ``urls`` in turn."""
     listing = folder / f"paths-{port}.txt"
@@ -216,10 +229,7 @@ def run(quick: bool, against: Path | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="dlcs-bench-") as name:
         folder = Path(name)
         served = ingest(folder)
-        servers = {
-            "ours": start(OURS, "wsgi:app", served["env"]),
-            "bare": start(BARE, "bench.bare:app", {}),
-        }
+        servers = {"ours": start(OURS, "wsgi:app", served["env"])}
         if against is not None:
             servers["against"] = start(AGAINST, "wsgi:app", served["env"], against)
         iip = start_iipimage(folder, served["pyramid"])
@@ -227,7 +237,14 @@ def run(quick: bool, against: Path | None = None) -> dict[str, Any]:
             ports = {"ours": OURS, "bare": BARE, "iip": IIP, "against": AGAINST}
             rss_before = rss_megabytes(servers["ours"])
             results: dict[str, Any] = {}
-            for name_, urls in paths(served["customer"], served["pyramid"], 2000).items():
+            for n, (name_, urls) in enumerate(
+                paths(served["customer"], served["pyramid"], 2000).items()
+            ):
+                # The bare app sends what this server sends on the path (a median tile of the
+                # viewer's), so that the two send as much.
+                servers["bare"] = start(
+                    BARE, "bench.bare:app", _same_bytes(folder, n, urls["ours"])
+                )
                 names = ["ours", "bare"] + (["iip"] if iip is not None else [])
                 names += ["against"] if against is not None else []
                 for who in names:  # (warm up: the pyramid read, the cache filled)
@@ -237,6 +254,9 @@ def run(quick: bool, against: Path | None = None) -> dict[str, Any]:
                     for who in names:
                         got = measure(ports[who], _urls(urls, who), seconds, folder)
                         runs[who].append(got)
+                bare = servers.pop("bare")
+                bare.terminate()
+                bare.wait(timeout=30)
                 results[name_] = {
                     who: {
                         "rps": round(median(r["rps"] for r in got), 1),
