@@ -2,8 +2,8 @@
 
 A viewer asks for dozens of tiles a second, and sending a stored tile costs less than Flask's
 handling of the request around it (its contexts, its routing, the API's after-request hooks
-for CORS, ETags and the documentation link): the same routes answered here side by side with
-them served through Flask went from 1622 to N tiles a second (bench/RESULTS.md). So
+for CORS, ETags and the documentation link): in one process, 363 us of CPU for a stored tile
+through Flask, 137 here; info.json 318 and 98 (bench/RESULTS.md, 2026-12-07). So
 :class:`Delivery` sits in front of the Flask app, answers the paths of delivery and hands
 every other request on. What each of its responses says is written once, in
 :meth:`Delivery.send`: any origin may read it (CORS ``*``, preflights answered), a strong
@@ -180,8 +180,9 @@ class Delivery:
         Read on the driver's own cursor, of a connection of the read engine's pool (pinged,
         replaced when dropped, returned at once), with the statement compiled for it once:
         SQLAlchemy's Connection and Result around this one SELECT took half of the CPU of a
-        stored tile, an info.json or a thumbnail (bench/RESULTS.md, 2026-12-07: 112 against
-        54 us, 73 against 30, 123 against 64).
+        stored tile, an info.json or a thumbnail, and side by side with them this serves 1.14x
+        the viewer tiles a second, 1.37x the info.json, 1.20x the thumbnails (bench/RESULTS.md,
+        2026-12-07).
         """
         keys = image.keys()
         order = self.registration_order
