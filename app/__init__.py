@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import secrets
+import time
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response
@@ -21,6 +25,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if test_config:
         app.config.from_mapping(test_config)
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _instance_secret(Path(app.instance_path))
 
     db.init_app(app)
     ingest.init_app(app)
@@ -33,6 +39,23 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     cli.init_app(app)
     _cors(app)
     return app
+
+
+def _instance_secret(folder: Path) -> str:
+    # The secret every process of this machine signs with, made by the first to start.
+    path = folder / "secret_key"
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(50):  # (another process may be writing it this moment)
+            if secret := path.read_text().strip():
+                return secret
+            time.sleep(0.01)
+        raise RuntimeError(f"{path} is empty: remove it, or set DLCS_SECRET_KEY") from None
+    with os.fdopen(fd, "w") as file:
+        file.write(secrets.token_urlsafe(32))
+    return path.read_text().strip()
 
 
 def _cors(app: Flask) -> None:

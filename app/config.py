@@ -84,6 +84,15 @@ class Config:
         # Run the embedded queue in a thread of the web server (when there is no broker).
         self.EMBEDDED_WORKER: bool = _flag("DLCS_EMBEDDED_WORKER", True)
 
+        # Access to images with roles. The secret that signs sessions and grants, the same on
+        # every machine; None: one made on first start and kept in the instance folder.
+        self.SECRET_KEY: str | None = os.environ.get("DLCS_SECRET_KEY") or None
+        # How long a session lasts, and how long a grant may wait to be turned into one.
+        self.AUTH_SESSION_SECONDS: int = int(os.environ.get("DLCS_AUTH_SESSION_SECONDS", 600))
+        self.AUTH_GRANT_SECONDS: int = int(os.environ.get("DLCS_AUTH_GRANT_SECONDS", 120))
+        # Session cookies are SameSite=None; Secure (HTTPS); false: Lax, for plain local HTTP.
+        self.AUTH_COOKIE_SECURE: bool = _flag("DLCS_AUTH_COOKIE_SECURE", True)
+
     def as_dict(self) -> dict[str, object]:
         """Return the settings as a mapping for ``app.config.from_mapping``."""
         return {k: v for k, v in vars(self).items() if k.isupper()}

@@ -129,11 +129,29 @@ def open_pyramid(files: Files, keys: tuple[int, int, str], generation: int) -> P
     )
 
 
-def info(version: int, service_id: str, pyramid: Pyramid, limits: Limits) -> dict[str, Any]:
-    """Return the ``info.json`` of an image for Image API ``version`` (3 or 2)."""
+def info(
+    version: int, service_id: str, pyramid: Pyramid, limits: Limits, open_side: int | None = None
+) -> dict[str, Any]:
+    """Return the ``info.json`` of an image for Image API ``version`` (3 or 2).
+
+    ``open_side``: for a caller who may see only the whole image with a longest side of at
+    most that (an image with roles): only the sizes within it, tiles of the largest power of
+    two no larger than it at the one scale where a tile is the whole image, and it as the
+    largest width and height.
+    """
     sizes = [{"width": w, "height": h} for w, h in reversed(pyramid.levels[1:])]
     factors = [2**k for k in range(len(pyramid.levels))]
     tiles = [{"width": TILE, "height": TILE, "scaleFactors": factors}]
+    max_width, max_height, max_area = limits.max_width, limits.max_height, limits.max_area
+    if open_side is not None:
+        sizes = [s for s in sizes if max(s["width"], s["height"]) <= open_side]
+        tile = 2 ** int(math.log2(min(TILE, open_side))) if open_side > 0 else 0
+        factor = 1
+        while tile and tile * factor < max(pyramid.width, pyramid.height):
+            factor *= 2
+        tiles = [{"width": tile, "height": tile, "scaleFactors": [factor]}] if tile else []
+        max_width = max_height = open_side
+        max_area = min(limits.max_area, open_side * open_side)
     if version == 3:
         return {
             "@context": CONTEXTS[3],
@@ -143,9 +161,9 @@ def info(version: int, service_id: str, pyramid: Pyramid, limits: Limits) -> dic
             "profile": "level2",
             "width": pyramid.width,
             "height": pyramid.height,
-            "maxWidth": limits.max_width,
-            "maxHeight": limits.max_height,
-            "maxArea": limits.max_area,
+            "maxWidth": max_width,
+            "maxHeight": max_height,
+            "maxArea": max_area,
             "sizes": sizes,
             "tiles": tiles,
             "extraQualities": [q for q in QUALITIES if q != "default"],
@@ -166,9 +184,9 @@ def info(version: int, service_id: str, pyramid: Pyramid, limits: Limits) -> dic
                 "formats": list(FORMATS),
                 "qualities": list(QUALITIES),
                 "supports": SUPPORTS_2,
-                "maxWidth": limits.max_width,
-                "maxHeight": limits.max_height,
-                "maxArea": limits.max_area,
+                "maxWidth": max_width,
+                "maxHeight": max_height,
+                "maxArea": max_area,
             },
         ],
     }

@@ -15,7 +15,16 @@ from flask import Flask
 
 from app.delivery import iiif, thumbs
 from app.delivery.images import Pyramid, info, open_pyramid, render
-from app.delivery.served import Asked, Delivery, ImageKey, Reply, image_key, info_reply, redirect
+from app.delivery.served import (
+    Asked,
+    Delivery,
+    ImageKey,
+    Registration,
+    Reply,
+    image_key,
+    info_reply,
+    redirect,
+)
 from app.web.errors import ApiError
 
 VERSIONS = {"v3": 3, "v2": 2}
@@ -36,46 +45,60 @@ def route(delivery: Delivery, asked: Asked) -> Reply:
     if rest == ["info.json"]:
         return info_json(delivery, asked, version, image, service)
     if len(rest) == 4:
-        return image_request(delivery, version, image, service, *rest)
+        return image_request(delivery, asked, version, image, service, *rest)
     raise ApiError(404, "Image API paths end in /info.json or /{region}/{size}/{rotation}/"
                    "{quality}.{format}.")  # fmt: skip
 
 
-def _pyramid(delivery: Delivery, image: ImageKey) -> tuple[Pyramid, int]:
+def _pyramid(delivery: Delivery, image: ImageKey) -> tuple[Pyramid, Registration]:
     """Return the pyramid of an image and its registration; 404 saying why there is none."""
-    generation = delivery.registration(image)
-    pyramid = open_pyramid(delivery.files, (image.customer, image.space, image.image), generation)
+    registration = delivery.registration(image)
+    keys = (image.customer, image.space, image.image)
+    pyramid = open_pyramid(delivery.files, keys, registration.generation)
     if pyramid is None:
         raise ApiError(404, f"The {image.name()} has no pyramid yet: ingest it again (reingest).")
-    return pyramid, generation
+    return pyramid, registration
 
 
 def info_json(
     delivery: Delivery, asked: Asked, version: int, image: ImageKey, service: str
 ) -> Reply:
-    """Answer with an image's info.json (JSON-LD with the profile when asked for)."""
-    pyramid, generation = _pyramid(delivery, image)
-    doc = info(version, service, pyramid, delivery.limits())
-    return info_reply(doc, asked, version, generation, "info")
+    """Answer with an image's info.json (JSON-LD with the profile when asked for).
+
+    For an image with roles and a caller whose session holds none of them, it describes what
+    is open: sizes, tiles and the largest size within ``maxUnauthorised``.
+    """
+    pyramid, registration = _pyramid(delivery, image)
+    rule = registration.rule
+    if delivery.sees_all(image, rule, asked):
+        doc, seen = info(version, service, pyramid, delivery.limits()), "all"
+    else:
+        doc, seen = info(version, service, pyramid, delivery.limits(), rule.largest_open()), "open"
+    return info_reply(doc, asked, version, registration, "info", seen)
 
 
 def image_request(
-    delivery: Delivery, version: int, image: ImageKey, service: str, region: str, size: str,
-    rotation: str, quality_format: str,
+    delivery: Delivery, asked: Asked, version: int, image: ImageKey, service: str, region: str,
+    size: str, rotation: str, quality_format: str,
 ) -> Reply:  # fmt: skip
     """Answer an image request: a region of the image, scaled, turned, toned, encoded."""
-    pyramid, generation = _pyramid(delivery, image)
+    pyramid, registration = _pyramid(delivery, image)
     try:
-        asked = iiif.parse(
+        wanted = iiif.parse(
             version, region, size, rotation, quality_format, pyramid.width, pyramid.height,
             delivery.limits(),
         )  # fmt: skip
     except iiif.IIIFError as exc:
         raise ApiError(exc.status, exc.message, violations=[(exc.part, exc.message)]) from None
-    canonical = f"{service}/{canonical_path(version, asked, pyramid)}"
+    rule = registration.rule
+    whole = wanted.region == (0, 0, pyramid.width, pyramid.height)
+    if not rule.opens(whole, max(wanted.size)):
+        delivery.allow(image, rule, asked)
+    canonical = f"{service}/{canonical_path(version, wanted, pyramid)}"
     link = ("Link", f'<{canonical}>;rel="canonical"')
-    body = render(pyramid, asked)
-    return Reply(body, asked.media_type, tag=(generation, canonical), headers=[link])
+    body = render(pyramid, wanted)
+    tag = (registration.generation, canonical)
+    return Reply(body, wanted.media_type, tag=tag, headers=[link], private=rule.restricted)
 
 
 def canonical_path(version: int, asked: iiif.ImageRequest, pyramid: Pyramid) -> str:

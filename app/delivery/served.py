@@ -24,16 +24,17 @@ from typing import Any
 from urllib.parse import quote, unquote_to_bytes, urlsplit
 
 from flask import Flask
-from sqlalchemy import bindparam, select
+from sqlalchemy import and_, bindparam, select
 from werkzeug.datastructures import MIMEAccept
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import parse_accept_header, parse_etags
 from werkzeug.wsgi import get_host
 
+from app.delivery.access import OPEN, Rule, Sessions, check
 from app.delivery.iiif import Limits
 from app.delivery.images import CONTEXTS
 from app.storage.files import Files
-from app.storage.models import MAX_INTEGER, TABLES
+from app.storage.models import CHILDREN, MAX_INTEGER, TABLES
 from app.web import jsonld
 from app.web.errors import ApiError, error_document, unexpected
 
@@ -56,6 +57,8 @@ class Reply:
 
     ``tag``: what the ETag is made of (the registration's generation first, then whatever else
     tells this response from the others of the image); None for a response nobody keeps.
+    ``private``: a response of an image with roles, which only the caller's browser may keep,
+    asking again each time (who may see it can change at any moment).
     """
 
     body: bytes
@@ -63,6 +66,7 @@ class Reply:
     status: int = 200
     tag: tuple[Any, ...] | None = None
     headers: list[tuple[str, str]] = field(default_factory=list)
+    private: bool = False
 
 
 def redirect(location: str) -> Reply:
@@ -122,14 +126,33 @@ def _number(text: str) -> int | None:
 
 
 _IMAGES = TABLES["Image"]
-# What serving an image needs of its row (built once: every tile asks).
-_REGISTRATION = select(
-    _IMAGES.c.ingest_generation,
-    _IMAGES.c.ingesting,
-    _IMAGES.c.error,
-    _IMAGES.c.width,
-    _IMAGES.c.media_type,
-).where(*(_IMAGES.c[k] == bindparam(k) for k in ("customer", "space", "image")))
+_ROLES = CHILDREN["Image"]["roles"]
+# What serving an image needs of its row, and its roles (a row for each; one with none).
+_REGISTRATION = (
+    select(
+        _IMAGES.c.ingest_generation,
+        _IMAGES.c.ingesting,
+        _IMAGES.c.error,
+        _IMAGES.c.width,
+        _IMAGES.c.media_type,
+        _IMAGES.c.maxUnauthorised,
+        _ROLES.c.value,
+    )
+    .select_from(
+        _IMAGES.outerjoin(
+            _ROLES, and_(*(_ROLES.c[k] == _IMAGES.c[k] for k in ("customer", "space", "image")))
+        )
+    )
+    .where(*(_IMAGES.c[k] == bindparam(k) for k in ("customer", "space", "image")))
+)
+
+
+@dataclass(frozen=True)
+class Registration:
+    """What delivery reads of an image's row: its registration's generation, who may see it."""
+
+    generation: int
+    rule: Rule
 
 
 @lru_cache(maxsize=256)
@@ -140,15 +163,18 @@ def wants_json_ld(accept: str) -> bool:
 
 
 def info_reply(
-    doc: dict[str, Any], asked: Asked, version: int, generation: int, *parts: str
+    doc: dict[str, Any], asked: Asked, version: int, registration: Registration, *parts: Any
 ) -> Reply:
     """Return an info.json: JSON-LD with the Image API's profile when asked for by name."""
     if wants_json_ld(asked.accept):
         media_type = f'{jsonld.JSONLD};profile="{CONTEXTS[version]}"'
     else:
         media_type = jsonld.JSON
-    tag = (generation, version, media_type, *parts)
-    return Reply(jsonld.dumps(doc), media_type, tag=tag, headers=[("Vary", "Accept")])
+    tag = (registration.generation, version, media_type, *parts)
+    private = registration.rule.restricted
+    return Reply(
+        jsonld.dumps(doc), media_type, tag=tag, headers=[("Vary", "Accept")], private=private
+    )
 
 
 class Delivery:
@@ -166,6 +192,7 @@ class Delivery:
         self.registration_sql = str(compiled)
         self.registration_order = compiled.positiontup if compiled.positional else None
         self.files: Files = app.extensions["dlcs.files"]
+        self.sessions = Sessions(app.config)
         self.route = route
         self.next: WSGIApp = app.wsgi_app
 
@@ -174,8 +201,9 @@ class Delivery:
         side = int(self.config["IIIF_MAX_WIDTH"])
         return Limits(max_width=side, max_height=side, max_area=int(self.config["IIIF_MAX_AREA"]))
 
-    def registration(self, image: ImageKey) -> int:
-        """Return the generation of an image's registration; 404 saying why it cannot be served.
+    def registration(self, image: ImageKey) -> Registration:
+        """Return the registration of an image and its access rule; 404 saying why it cannot
+        be served.
 
         Read on the driver's own cursor, of a connection of the read engine's pool (pinged,
         replaced when dropped, returned at once), with the statement compiled for it once:
@@ -191,13 +219,13 @@ class Delivery:
         try:
             cursor = conn.cursor()
             cursor.execute(self.registration_sql, parameters)
-            row = cursor.fetchone()
+            rows = cursor.fetchall()
             cursor.close()
         finally:
             conn.close()
-        if row is None:
+        if not rows:
             raise ApiError(404, f"There is no {image.name()}.")
-        generation, ingesting, error, width, media_type = row
+        generation, ingesting, error, width, media_type, max_unauthorised, _role = rows[0]
         if ingesting:
             raise ApiError(404, f"The {image.name()} is being ingested; ask again once it is.")
         if error:
@@ -205,7 +233,21 @@ class Delivery:
         if width is None or not (media_type or "").startswith("image/"):
             kind = media_type or "not ingested"
             raise ApiError(404, f"The {image.name()} is not an image ({kind}).")
-        return int(generation)
+        roles = frozenset(row[-1] for row in rows if row[-1] is not None)
+        rule = Rule(int(max_unauthorised), roles) if roles else OPEN
+        return Registration(int(generation), rule)
+
+    def allow(self, image: ImageKey, rule: Rule, asked: Asked) -> None:
+        """Fail with 401 or 403 unless the request's session holds one of the image's roles."""
+        check(rule, self.sessions.held(asked.environ, image.customer), image.name())
+
+    def sees_all(self, image: ImageKey, rule: Rule, asked: Asked) -> bool:
+        """Whether the request may see all of the image (it has no roles, or the request's
+        session holds one)."""
+        if not rule.restricted:
+            return True
+        held = self.sessions.held(asked.environ, image.customer)
+        return held is not None and bool(held & rule.roles)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         if not environ.get("PATH_INFO", "").startswith(ROOTS):
@@ -239,8 +281,12 @@ class Delivery:
         if reply.tag is not None:
             digest = hashlib.blake2b(repr((base, *reply.tag)).encode(), digest_size=16)
             etag = digest.hexdigest()
-            seconds = int(self.config["DELIVERY_MAX_AGE"])
-            headers += [("ETag", f'"{etag}"'), ("Cache-Control", f"public, max-age={seconds}")]
+            if reply.private:
+                cache = "private, no-cache"
+                headers.append(("Vary", "Cookie, Authorization"))
+            else:
+                cache = f"public, max-age={int(self.config['DELIVERY_MAX_AGE'])}"
+            headers += [("ETag", f'"{etag}"'), ("Cache-Control", cache)]
             asked_for = environ.get("HTTP_IF_NONE_MATCH")
             if asked_for and parse_etags(asked_for).contains_weak(etag):
                 status, body = 304, b""

@@ -16,6 +16,7 @@ from app.delivery.served import (
     Asked,
     Delivery,
     ImageKey,
+    Registration,
     Reply,
     image_key,
     info_reply,
@@ -53,18 +54,22 @@ def made_sizes(files: Files, image: ImageKey, generation: int) -> list[list[int]
     return thumbnail_sizes(files, image.keys(), generation)
 
 
-def _made(delivery: Delivery, image: ImageKey) -> tuple[int, list[list[int]]]:
-    generation = delivery.registration(image)
-    sizes = made_sizes(delivery.files, image, generation)
+def _made(delivery: Delivery, image: ImageKey) -> tuple[Registration, list[list[int]]]:
+    registration = delivery.registration(image)
+    sizes = made_sizes(delivery.files, image, registration.generation)
     if not sizes:
         raise ApiError(404, f"The {image.name()} has no thumbnails: ingest it again (reingest).")
-    return generation, sizes
+    return registration, sizes
 
 
 def thumbs_info(delivery: Delivery, asked: Asked, image: ImageKey, service: str) -> Reply:
-    """Answer with the thumbnail service's info.json: level 0, its sizes those made."""
-    generation, sizes = _made(delivery, image)
+    """Answer with the thumbnail service's info.json: level 0, its sizes those made (of an
+    image with roles, for a caller whose session holds none, those within maxUnauthorised)."""
+    registration, sizes = _made(delivery, image)
     width, height = sizes[0]
+    rule, seen = registration.rule, "all"
+    if not delivery.sees_all(image, rule, asked):
+        sizes, seen = [s for s in sizes if max(s) <= rule.largest_open()], "open"
     doc = {
         "@context": CONTEXTS[3],
         "id": service,
@@ -75,12 +80,12 @@ def thumbs_info(delivery: Delivery, asked: Asked, image: ImageKey, service: str)
         "height": height,
         "sizes": [{"width": w, "height": h} for w, h in reversed(sizes)],
     }
-    return info_reply(doc, asked, 3, generation, "thumbs")
+    return info_reply(doc, asked, 3, registration, "thumbs", seen)
 
 
 def thumbnail(delivery: Delivery, asked: Asked, image: ImageKey, size: str, rotation: str) -> Reply:
     """Send a thumbnail that was made, as stored; a size that was not goes to the image API."""
-    generation, sizes = _made(delivery, image)
+    registration, sizes = _made(delivery, image)
     width, height = sizes[0]
     try:
         wanted = iiif.parse_size(3, size, width, height, _UNLIMITED)
@@ -94,7 +99,11 @@ def thumbnail(delivery: Delivery, asked: Asked, image: ImageKey, size: str, rota
     if found is None or mirror or degrees:
         elsewhere = image.service(asked, "/iiif-img")
         return redirect(f"{elsewhere}/full/{size}/{rotation}/default.jpg")
-    data = delivery.files.read(thumbnail_key(image.keys(), generation, max(found)))
+    rule = registration.rule
+    if not rule.opens(True, max(found)):
+        delivery.allow(image, rule, asked)
+    data = delivery.files.read(thumbnail_key(image.keys(), registration.generation, max(found)))
     if data is None:
         raise ApiError(404, f"The thumbnail {found[0]},{found[1]} of {image.name()} is missing.")
-    return Reply(data, "image/jpeg", tag=(generation, "thumbs", *found))
+    tag = (registration.generation, "thumbs", *found)
+    return Reply(data, "image/jpeg", tag=tag, private=rule.restricted)
