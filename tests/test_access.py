@@ -7,7 +7,7 @@ import io
 import pytest
 from PIL import Image
 
-from app.delivery.access import Sessions, cookie_name
+from app.web.sessions import Sessions, cookie_name
 from tests.conftest import make_image
 
 WIDTH, HEIGHT = 1200, 900  # (thumbnails made: 1024 x 768, 400 x 300, 200 x 150, 100 x 75)

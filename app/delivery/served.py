@@ -30,13 +30,14 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.http import parse_accept_header, parse_etags
 from werkzeug.wsgi import get_host
 
-from app.delivery.access import OPEN, Rule, Sessions, check
+from app.delivery.access import OPEN, Rule, check
 from app.delivery.iiif import Limits
 from app.delivery.images import CONTEXTS
 from app.storage.files import Files
 from app.storage.models import CHILDREN, MAX_INTEGER, TABLES
 from app.web import jsonld
 from app.web.errors import ApiError, error_document, unexpected
+from app.web.sessions import Sessions
 
 log = logging.getLogger(__name__)
 
