@@ -331,6 +331,42 @@ ROLE = Class(
             multiple=True,
             default=(),
         ),
+        # What the role's IIIF Auth 2 access service shows and does.
+        Prop(
+            "accessProfile",
+            "xsd:string",
+            "How a user gains the role through its access service: clickthrough (a page with a "
+            "confirm button) or login (the customer's own sign-in page, signInUrl, which sends "
+            "the user back with a grant)",
+            default="clickthrough",
+            choices=("clickthrough", "login"),
+        ),
+        Prop(
+            "heading",
+            "xsd:string",
+            "The heading of the role's access service, e.g. 'Registered readers only'",
+            default="",
+        ),
+        Prop(
+            "note",
+            "xsd:string",
+            "What the access service tells the user, e.g. the terms they agree to",
+            default="",
+        ),
+        Prop(
+            "confirmLabel",
+            "xsd:string",
+            "The label of the access service's confirm button",
+            default="",
+        ),
+        Prop(
+            "signInUrl",
+            "xsd:string",
+            "With the login profile: the customer's sign-in page, which the access service "
+            "sends the user to with returnUrl, the URL to send them back to with ?grant= "
+            "(an AuthGrant)",
+            default="",
+        ),
     ),
     operations=(
         _get("Role", "Retrieve a Role"),
@@ -581,6 +617,50 @@ REINGEST = Class(
     ),
 )
 
+AUTH_GRANT = Class(
+    "AuthGrant",
+    "Auth grant",
+    "A grant of some of a customer's roles, for a user the customer's own site has signed in: "
+    "its sign-in page sends the user to the role's access service with ?grant= and the access "
+    "service turns it into a session holding those roles. Signed, bound to the customer, "
+    "short-lived (DLCS_AUTH_GRANT_SECONDS), and stored nowhere.",
+    path="/customers/{customer}/authGrants",
+    properties=(
+        Prop(
+            "roles",
+            "Role",
+            "The roles granted: IRIs of roles of this customer",
+            multiple=True,
+            link=True,
+            required=True,
+            transient=True,
+        ),
+        Prop(
+            "grant",
+            "xsd:string",
+            "The grant, for the access service's grant parameter",
+            readonly=True,
+            transient=True,
+        ),
+        Prop(
+            "expires",
+            "xsd:dateTime",
+            "When the grant can no longer be turned into a session",
+            readonly=True,
+            transient=True,
+        ),
+    ),
+    operations=(
+        Operation(
+            "POST",
+            "Grant roles to a session of a user the customer has signed in",
+            "vocab:AuthGrant",
+            (OK, BAD_REQUEST, UNAUTHORIZED, NOT_FOUND, UNSUPPORTED, UNAVAILABLE),
+            expects="vocab:AuthGrant",
+        ),
+    ),
+)
+
 CUSTOMER = Class(
     "Customer",
     "Customer",
@@ -754,6 +834,7 @@ CLASSES: tuple[Class, ...] = (
     QUEUE,
     BATCH,
     REINGEST,
+    AUTH_GRANT,
     IMAGE_OPTIMISATION_POLICY,
     THUMBNAIL_POLICY,
     ERROR,

@@ -1,13 +1,14 @@
 """Which classes do more than the generic resource, and what: one table of their behaviours.
 
 Each behaviour is declared beside the code it names (:mod:`app.api.creation` for customers,
-spaces and keys; :mod:`app.api.ingest` for images, the queue and batches); every other class is
-served by the generic resource alone (:data:`app.resources.PLAIN`).
+spaces and keys; :mod:`app.api.ingest` for images, the queue and batches; :mod:`app.api.access`
+for grants); every other class is served by the generic resource alone
+(:data:`app.resources.PLAIN`).
 """
 
 from __future__ import annotations
 
-from app.api import creation, ingest
+from app.api import access, creation, ingest
 from app.resources import PLAIN, Behaviour
 from vocab.model import Class
 
@@ -19,6 +20,7 @@ BEHAVIOURS: dict[str, Behaviour] = {
     "Reingest": ingest.REINGEST,
     "Queue": ingest.QUEUES,
     "Batch": ingest.BATCHES,
+    "AuthGrant": access.AUTH_GRANTS,
 }
 
 

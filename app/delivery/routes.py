@@ -13,7 +13,7 @@ import ctypes
 import pyvips
 from flask import Flask
 
-from app.delivery import iiif, thumbs
+from app.delivery import auth, iiif, thumbs
 from app.delivery.images import Pyramid, info, open_pyramid, render
 from app.delivery.served import (
     Asked,
@@ -35,6 +35,8 @@ def route(delivery: Delivery, asked: Asked) -> Reply:
     root, rest = asked.segments[0], asked.segments[1:]
     if root == "thumbs":
         return thumbs.route(delivery, asked, rest)
+    if root == "auth":
+        return auth.route(delivery, asked, rest)
     prefix, version = "", 3
     if rest and rest[0] in VERSIONS:
         prefix, version, rest = f"/{rest[0]}", VERSIONS[rest[0]], rest[1:]
@@ -74,6 +76,9 @@ def info_json(
         doc, seen = info(version, service, pyramid, delivery.limits()), "all"
     else:
         doc, seen = info(version, service, pyramid, delivery.limits(), rule.largest_open()), "open"
+    if rule.restricted and version == 3:  # (IIIF Auth 2 is for Image API 3)
+        doc["@context"] = [auth.CONTEXT, doc["@context"]]
+        doc["service"] = [auth.services(delivery, asked, image, rule.roles)]
     return info_reply(doc, asked, version, registration, "info", seen)
 
 

@@ -42,7 +42,7 @@ from app.web.sessions import Sessions
 log = logging.getLogger(__name__)
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-ROOTS = ("/iiif-img/", "/thumbs/")
+ROOTS = ("/iiif-img/", "/thumbs/", "/auth/")
 _STATUS = {status.value: f"{status.value} {status.phrase}" for status in HTTPStatus}
 _METHODS = "GET, HEAD, OPTIONS"
 # (what a client's script may read of a response: the canonical link, the ETag, a redirect)
@@ -261,8 +261,8 @@ class Delivery:
             method = environ["REQUEST_METHOD"]
             if method == "OPTIONS":
                 reply = _preflight(environ)
-            elif method in ("GET", "HEAD"):
-                reply = self.route(self, asked)
+            elif method in ("GET", "HEAD") or (method == "POST" and asked.segments[0] == "auth"):
+                reply = self.route(self, asked)  # (POST: an access service's confirmation)
             else:
                 raise ApiError(405, f"{method} is not allowed here.", headers={"Allow": _METHODS})
         except HTTPException as exc:

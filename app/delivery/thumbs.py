@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 
-from app.delivery import iiif
+from app.delivery import auth, iiif
 from app.delivery.images import CONTEXTS, PROTOCOL
 from app.delivery.served import (
     Asked,
@@ -80,6 +80,9 @@ def thumbs_info(delivery: Delivery, asked: Asked, image: ImageKey, service: str)
         "height": height,
         "sizes": [{"width": w, "height": h} for w, h in reversed(sizes)],
     }
+    if rule.restricted:
+        doc["@context"] = [auth.CONTEXT, doc["@context"]]
+        doc["service"] = [auth.services(delivery, asked, image, rule.roles)]
     return info_reply(doc, asked, 3, registration, "thumbs", seen)
 
 

@@ -62,6 +62,13 @@ class Sessions:
             return None
         return _roles(self.sessions, token, customer, self.session_seconds)
 
+    def cookie_value(self, environ: Mapping[str, Any], customer: int) -> str | None:
+        """Return the request's session cookie of ``customer`` if it is a valid session."""
+        token = parse_cookie(environ.get("HTTP_COOKIE", "")).get(cookie_name(customer))
+        if token and _roles(self.sessions, token, customer, self.session_seconds) is not None:
+            return token
+        return None
+
     def cookie(self, customer: int, value: str, *, clear: bool = False) -> tuple[str, str]:
         """Return the ``Set-Cookie`` header of a session of ``customer`` (or its removal).
 

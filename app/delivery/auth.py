@@ -1,0 +1,201 @@
+"""IIIF Authorization Flow 2.0: the probe, access, token and logout services, under ``/auth/v2``.
+
+- ``probe/{c}/{s}/{id}``: always HTTP 200, an ``AuthProbeResult2`` whose ``status`` says
+  whether the caller (its cookie, or the bearer token the token service gave) may see all of
+  the image: 200, 401 (no session) or 403 (a session without the image's roles).
+- ``access/{c}/{role}``: the role's access service, opened by a viewer in a window of its own.
+  With ``?grant=`` (an AuthGrant, :mod:`app.api.access`) it turns the grant into the session
+  cookie; else, for a ``clickthrough`` role, a page with the role's heading, note and confirm
+  button, whose confirmation does; for a ``login`` role, it sends the user to the customer's
+  own sign-in page with ``returnUrl``, which sends them back with a grant.
+- ``token/{c}``: the page a viewer loads in a hidden frame with ``messageId`` and ``origin``:
+  it posts the session as an ``AuthAccessToken2`` to that origin only (or an
+  ``AuthAccessTokenError2``).
+- ``logout/{c}``: ends the session.
+
+A session holds roles of one customer; being granted one more keeps those it held.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from jinja2 import Environment, PackageLoader
+from sqlalchemy import select
+
+from app.delivery.served import Asked, Delivery, ImageKey, Reply, image_key
+from app.storage.models import TABLES
+from app.web.errors import ApiError
+from app.web.jsonld import JSON, dumps
+
+CONTEXT = "http://iiif.io/api/auth/2/context.json"
+_PAGES = Environment(loader=PackageLoader("app", "templates"), autoescape=True)
+_ROLES = TABLES["Role"]
+# (pages of the flow: never kept, and the token page may be framed by any viewer)
+_NOT_KEPT = ("Cache-Control", "no-store")
+_FRAMABLE = ("Content-Security-Policy", "frame-ancestors *")
+
+
+def route(delivery: Delivery, asked: Asked, segments: list[str]) -> Reply:
+    """Answer a request below ``/auth``."""
+    if segments[:1] != ["v2"] or len(segments) < 3:
+        raise ApiError(404, "IIIF Auth 2 services are at /auth/v2/{probe,access,token,logout}/.")
+    service, rest = segments[1], segments[2:]
+    if asked.environ["REQUEST_METHOD"] == "POST" and service != "access":
+        raise ApiError(405, "POST is not allowed here.", headers={"Allow": "GET, HEAD, OPTIONS"})
+    if service == "probe":
+        return probe(delivery, asked, image_key(rest))
+    customer = _customer(rest[0])
+    if service == "access" and len(rest) == 2:
+        return access(delivery, asked, customer, rest[1])
+    if service == "token" and len(rest) == 1:
+        return token(delivery, asked, customer)
+    if service == "logout" and len(rest) == 1:
+        return logout(delivery, asked, customer)
+    raise ApiError(404, f"There is no such {service} service.")
+
+
+def services(delivery: Delivery, asked: Asked, image: ImageKey, roles: frozenset[str]) -> dict:
+    """Return the probe service of an image with roles, as its info.json declares it: the
+    probe, an access service for each role, and the token and logout services."""
+    base, c = f"{asked.base}/auth/v2", image.customer
+    token_and_logout = [
+        {"id": f"{base}/token/{c}", "type": "AuthAccessTokenService2"},
+        {"id": f"{base}/logout/{c}", "type": "AuthLogoutService2", "label": _text("Log out")},
+    ]
+    accesses = []
+    for role in sorted(roles):
+        found = _role(delivery, c, role)
+        if found is None:
+            continue
+        label = found["label"] or found["name"] or role
+        service: dict[str, Any] = {
+            "id": f"{base}/access/{c}/{role}",
+            "type": "AuthAccessService2",
+            "profile": "active",
+            "label": _text(label),
+            "service": token_and_logout,
+        }
+        for name in ("heading", "note", "confirmLabel"):
+            if found[name]:
+                service[name] = _text(found[name])
+        accesses.append(service)
+    probe_url = image.service(asked, "/auth/v2/probe")
+    return {"id": probe_url, "type": "AuthProbeService2", "service": accesses}
+
+
+def probe(delivery: Delivery, asked: Asked, image: ImageKey) -> Reply:
+    """Answer whether the caller may see all of an image (AuthProbeResult2, always HTTP 200)."""
+    url = image.service(asked, "/auth/v2/probe")
+    result: dict[str, Any] = {"@context": CONTEXT, "id": url, "type": "AuthProbeResult2"}
+    try:
+        rule = delivery.registration(image).rule
+        if rule.restricted:
+            delivery.allow(image, rule, asked)
+        result["status"] = 200
+    except ApiError as exc:  # (no such image, no session, no role: said in the result)
+        result["status"] = exc.code
+        result["heading"] = _text(exc.description or "")
+    return Reply(dumps(result), JSON, headers=[_NOT_KEPT])
+
+
+def access(delivery: Delivery, asked: Asked, customer: int, role: str) -> Reply:
+    """Turn a grant, a confirmed clickthrough or a sign-in into the session cookie."""
+    found = _role(delivery, customer, role)
+    if found is None:
+        raise ApiError(404, f"Customer {customer} has no role {role}.")
+    query = parse_qs(asked.environ.get("QUERY_STRING", ""))
+    if "grant" in query:
+        granted = delivery.sessions.granted(query["grant"][0], customer)
+        if granted is None:
+            raise ApiError(401, "The grant is not valid: altered, expired, or of another customer.")
+        return _signed_in(delivery, asked, customer, granted)
+    if found["accessProfile"] == "login":
+        if not found["signInUrl"]:
+            raise ApiError(404, f"The role {role} has no sign-in page (signInUrl).")
+        back = f"{asked.base}/auth/v2/access/{customer}/{role}"
+        separator = "&" if urlsplit(found["signInUrl"]).query else "?"
+        target = f"{found['signInUrl']}{separator}{urlencode({'returnUrl': back})}"
+        return Reply(b"", status=303, headers=[("Location", target), _NOT_KEPT])
+    if asked.environ["REQUEST_METHOD"] == "POST":
+        return _signed_in(delivery, asked, customer, frozenset([role]))
+    page = _page(
+        title=found["label"] or role,
+        heading=found["heading"] or found["label"] or role,
+        note=found["note"],
+        confirm=found["confirmLabel"] or "Continue",
+        action=f"{asked.base}/auth/v2/access/{customer}/{role}",
+    )
+    return Reply(page, "text/html; charset=utf-8", headers=[_NOT_KEPT])
+
+
+def token(delivery: Delivery, asked: Asked, customer: int) -> Reply:
+    """Post the session to the viewer that framed this page, to its origin only."""
+    query = parse_qs(asked.environ.get("QUERY_STRING", ""))
+    message_id = query.get("messageId", [""])[0]
+    origin = query.get("origin", [""])[0]
+    parts = urlsplit(origin)
+    message: dict[str, Any] = {"@context": CONTEXT, "messageId": message_id}
+    if not message_id:
+        message |= _token_error("invalidRequest", "The token service needs a messageId.")
+    elif parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
+        message |= _token_error("invalidOrigin", "The origin is not a web origin.")
+    else:
+        value = delivery.sessions.cookie_value(asked.environ, customer)
+        if value is None:
+            message |= _token_error("missingAspect", "There is no session: sign in first.")
+        else:
+            seconds = delivery.sessions.session_seconds
+            message |= {"type": "AuthAccessToken2", "accessToken": value, "expiresIn": seconds}
+    # (to the origin that asked only; an error, which holds no secret, to whoever framed it)
+    target = f"{parts.scheme}://{parts.netloc}" if parts.netloc else "*"
+    body = _PAGES.get_template("auth_token.html").render(message=message, target=target)
+    return Reply(body.encode(), "text/html; charset=utf-8", headers=[_NOT_KEPT, _FRAMABLE])
+
+
+def logout(delivery: Delivery, asked: Asked, customer: int) -> Reply:
+    """End the caller's session of ``customer``."""
+    page = _page(title="Signed out", heading="You are signed out.", close=False)
+    cleared = delivery.sessions.cookie(customer, "", clear=True)
+    return Reply(page, "text/html; charset=utf-8", headers=[cleared, _NOT_KEPT])
+
+
+def _signed_in(delivery: Delivery, asked: Asked, customer: int, roles: frozenset[str]) -> Reply:
+    held = delivery.sessions.held(asked.environ, customer) or frozenset()
+    value = delivery.sessions.session(customer, held | roles)
+    page = _page(title="Signed in", heading="You may close this window.", close=True)
+    cookie = delivery.sessions.cookie(customer, value)
+    return Reply(page, "text/html; charset=utf-8", headers=[cookie, _NOT_KEPT])
+
+
+def _role(delivery: Delivery, customer: int, role: str) -> dict[str, Any] | None:
+    query = select(_ROLES).where(_ROLES.c.customer == customer, _ROLES.c.role == role)
+    with delivery.reader.connect() as conn:
+        row = conn.execute(query).mappings().first()
+    return dict(row) if row is not None else None
+
+
+def _customer(text: str) -> int:
+    if text.isascii() and text.isdigit():
+        return int(text)
+    raise ApiError(404, "There is no such customer.")
+
+
+def _token_error(profile: str, heading: str) -> dict[str, Any]:
+    return {"type": "AuthAccessTokenError2", "profile": profile, "heading": _text(heading)}
+
+
+def _text(text: str) -> dict[str, list[str]]:
+    return {"en": [text]}
+
+
+def _page(*, title: str, heading: str, note: str = "", confirm: str = "", action: str = "",
+          close: bool = False) -> bytes:  # fmt: skip
+    return (
+        _PAGES.get_template("auth_page.html")
+        .render(
+            title=title, heading=heading, note=note, confirm=confirm, action=action, close=close
+        )
+        .encode()
+    )
