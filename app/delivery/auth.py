@@ -119,6 +119,10 @@ def access(delivery: Delivery, asked: Asked, customer: int, role: str) -> Reply:
         target = f"{found['signInUrl']}{separator}{urlencode({'returnUrl': back})}"
         return Reply(b"", status=303, headers=[("Location", target), _NOT_KEPT])
     if asked.environ["REQUEST_METHOD"] == "POST":
+        # (the confirmation of this page only: a page of another site cannot post it for them)
+        sender = asked.environ.get("HTTP_ORIGIN")
+        if sender is not None and sender != _origin_of(asked.base):
+            raise ApiError(403, "The confirmation must come from the access service's own page.")
         return _signed_in(delivery, asked, customer, frozenset([role]))
     page = _page(
         title=found["label"] or role,
@@ -142,11 +146,11 @@ def token(delivery: Delivery, asked: Asked, customer: int) -> Reply:
     elif parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
         message |= _token_error("invalidOrigin", "The origin is not a web origin.")
     else:
-        value = delivery.sessions.cookie_value(asked.environ, customer)
-        if value is None:
+        found = delivery.sessions.cookie_value(asked.environ, customer)
+        if found is None:
             message |= _token_error("missingAspect", "There is no session: sign in first.")
         else:
-            seconds = delivery.sessions.session_seconds
+            value, seconds = found
             message |= {"type": "AuthAccessToken2", "accessToken": value, "expiresIn": seconds}
     # (to the origin that asked only; an error, which holds no secret, to whoever framed it)
     target = f"{parts.scheme}://{parts.netloc}" if parts.netloc else "*"
@@ -174,6 +178,11 @@ def _role(delivery: Delivery, customer: int, role: str) -> dict[str, Any] | None
     with delivery.reader.connect() as conn:
         row = conn.execute(query).mappings().first()
     return dict(row) if row is not None else None
+
+
+def _origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _customer(text: str) -> int:

@@ -54,7 +54,7 @@ class Sessions:
     def held(self, environ: Mapping[str, Any], customer: int) -> frozenset[str] | None:
         """Return the roles of the request's session of ``customer`` (its cookie, or else its
         bearer token); None when it has no valid one."""
-        token = parse_cookie(environ.get("HTTP_COOKIE", "")).get(cookie_name(customer))
+        token = _cookie(environ, customer)
         if token is None:
             scheme, _, credentials = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
             token = credentials.strip() if scheme.lower() == "bearer" else None
@@ -62,12 +62,15 @@ class Sessions:
             return None
         return _roles(self.sessions, token, customer, self.session_seconds)
 
-    def cookie_value(self, environ: Mapping[str, Any], customer: int) -> str | None:
-        """Return the request's session cookie of ``customer`` if it is a valid session."""
-        token = parse_cookie(environ.get("HTTP_COOKIE", "")).get(cookie_name(customer))
-        if token and _roles(self.sessions, token, customer, self.session_seconds) is not None:
-            return token
-        return None
+    def cookie_value(self, environ: Mapping[str, Any], customer: int) -> tuple[str, int] | None:
+        """Return the request's session cookie of ``customer`` and the seconds it has left, if
+        it is a valid session."""
+        token = _cookie(environ, customer)
+        if not token or _roles(self.sessions, token, customer, self.session_seconds) is None:
+            return None
+        _found, signed = self.sessions.loads(token, return_timestamp=True)
+        age = (dt.datetime.now(dt.UTC) - signed).total_seconds()
+        return token, max(0, int(self.session_seconds - age))
 
     def cookie(self, customer: int, value: str, *, clear: bool = False) -> tuple[str, str]:
         """Return the ``Set-Cookie`` header of a session of ``customer`` (or its removal).
@@ -85,6 +88,10 @@ class Sessions:
             samesite="None" if self.secure else "Lax",
         )
         return ("Set-Cookie", header)
+
+
+def _cookie(environ: Mapping[str, Any], customer: int) -> str | None:
+    return parse_cookie(environ.get("HTTP_COOKIE", "")).get(cookie_name(customer))
 
 
 def _roles(
