@@ -429,6 +429,24 @@ def served(app) -> Iterator[str]:
 
 
 @pytest.fixture
+def static_site(tmp_path) -> Iterator[tuple[Path, str]]:
+    """A folder served over HTTP from an origin of its own on loopback (a viewer's page, say);
+    the folder and its URL."""
+    import http.server
+    import threading
+    from functools import partial
+
+    site = tmp_path / "site"
+    site.mkdir()
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+    handler.log_message = lambda *args: None  # type: ignore[attr-defined]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield site, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.fixture
 def pictured(app, runner, served) -> dict[str, Any]:
     """A customer with space 1, role "reg" and image "pic" carrying that role, served on HTTP."""
     made = make_customer(runner, "pictured")

@@ -3,12 +3,6 @@ it: the access service in a window of its own, the token service in a frame, the
 
 from __future__ import annotations
 
-import http.server
-import threading
-from functools import partial
-
-import pytest
-
 from tests.conftest import basic, make_customer, make_image, wait_for
 
 PAGE = """<!doctype html>
@@ -40,20 +34,7 @@ PAGE = """<!doctype html>
 """
 
 
-@pytest.fixture
-def viewer_origin(tmp_path):
-    """A folder served from an origin of its own on loopback; its URL."""
-    site = tmp_path / "viewer-site"
-    site.mkdir()
-    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
-    handler.log_message = lambda *args: None  # type: ignore[attr-defined]
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield site, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-
-
-def test_a_viewer_runs_the_whole_flow(app, runner, served, origin, viewer_origin, browser):
+def test_a_viewer_runs_the_whole_flow(app, runner, served, origin, static_site, browser):
     made = make_customer(runner, "reader")
     headers, c = basic(made["key"], made["secret"]), made["id"]
     client = app.test_client()
@@ -73,7 +54,7 @@ def test_a_viewer_runs_the_whole_flow(app, runner, served, origin, viewer_origin
     info = client.get(f"/iiif-img/{c}/1/f/info.json").get_json()
     access_service = info["service"][0]["service"][0]
     token_service = access_service["service"][0]
-    site, page_origin = viewer_origin
+    site, page_origin = static_site
     page = (
         PAGE.replace("ACCESS", access_service["id"])
         .replace("TOKEN", token_service["id"])

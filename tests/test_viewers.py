@@ -3,9 +3,6 @@ from a page of another origin, and loads its tiles at every zoom with no failed 
 
 from __future__ import annotations
 
-import http.server
-import threading
-from functools import partial
 from pathlib import Path
 
 import pytest
@@ -32,19 +29,13 @@ PAGE = """<!doctype html>
 
 
 @pytest.fixture
-def viewer_site(tmp_path):
+def viewer_site(static_site):
     """A page with OpenSeadragon, served from an origin of its own on loopback."""
     if not (OSD / "openseadragon.min.js").is_file():
         pytest.skip("openseadragon is not installed (make test runs npm ci in clients/)")
-    site = tmp_path / "site"
-    site.mkdir()
+    site, url = static_site
     (site / "openseadragon.min.js").write_bytes((OSD / "openseadragon.min.js").read_bytes())
-    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
-    handler.log_message = lambda *args: None  # type: ignore[attr-defined]
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield site, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    return site, url
 
 
 def test_openseadragon_loads_every_tile_it_asks_for(
