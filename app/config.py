@@ -66,6 +66,10 @@ class Config:
         self.IIIF_MAX_AREA: int = int(os.environ.get("DLCS_IIIF_MAX_AREA", 25_000_000))
         # How long caches in front may keep an image or info.json before asking again.
         self.DELIVERY_MAX_AGE: int = int(os.environ.get("DLCS_DELIVERY_MAX_AGE", 3600))
+        # Manifests change with their images' metadata: how long caches may keep one.
+        self.MANIFEST_MAX_AGE: int = int(os.environ.get("DLCS_MANIFEST_MAX_AGE", 60))
+        # The most canvases a named query's manifest has (a query matching more is refused).
+        self.MANIFEST_MAX_CANVASES: int = int(os.environ.get("DLCS_MANIFEST_MAX_CANVASES", 10_000))
         # Derivatives in an S3-compatible bucket shared by every machine (s3://bucket/prefix),
         # at an endpoint of its own if not AWS's; credentials as boto3 finds them (AWS_*).
         self.STORAGE_URL: str | None = os.environ.get("DLCS_STORAGE_URL") or None

@@ -23,6 +23,7 @@ def customer_urls(app, alice) -> list[tuple[str, str]]:
         "role": "reg",
         "key": "k",
         "batch": 1,
+        "namedQuery": "q",
     }
     found = []
     for rule in app.url_map.iter_rules():

@@ -661,6 +661,61 @@ AUTH_GRANT = Class(
     ),
 )
 
+_TEMPLATE = (
+    "The query: &-separated key=value pairs. Keys s1, s2, s3, n1, n2, n3 (string1..3, "
+    "number1..3), space, spacename and batch (numbers, comma-separated) choose the images; "
+    "canvas (or assetOrder) orders them, e.g. n1;n2 desc;s1 (ties by space and id); "
+    "manifest names the field that names the manifest (e.g. s1); #=v appends the argument v "
+    "after those of the request. A value pN is the Nth argument of the results' path "
+    "(/iiif-resource/{customer}/{name}/{p1}/{p2}..., %2F for a / inside one), any other "
+    "value is itself. E.g. manifest=s1&s1=p1&canvas=n1"
+)
+
+NAMED_QUERY = Class(
+    "NamedQuery",
+    "Named query",
+    "A customer's stored query that turns a URL into a IIIF Presentation 3 manifest of the "
+    "images whose metadata (string1..3, number1..3, space, batch) match it, in the order it "
+    "gives: /iiif-resource/v3/{customer}/{name}/{arguments...}.",
+    path="/customers/{customer}/namedQueries/{namedQuery}",
+    properties=(
+        Prop(
+            "name",
+            "xsd:string",
+            "The name of the query, the {name} of its results' path",
+            readonly=True,
+            identifier=True,
+        ),
+        Prop("template", "xsd:string", _TEMPLATE, required=True, max_length=1000),
+    ),
+    operations=(
+        _get("NamedQuery", "Retrieve a NamedQuery"),
+        _put("NamedQuery", "create or replace a NamedQuery"),
+        _patch("NamedQuery", "Update the supplied fields of the NamedQuery"),
+        _delete("Delete the NamedQuery"),
+    ),
+)
+
+GLOBAL_NAMED_QUERY = Class(
+    "GlobalNamedQuery",
+    "Global named query",
+    "A named query that ships with the server, which every customer may use: "
+    "/iiif-resource/v3/{customer}/{name}/{arguments...} runs a customer's own query of that "
+    "name if it has one, else this one.",
+    path="/namedQueries/{globalNamedQuery}",
+    properties=(
+        Prop(
+            "name",
+            "xsd:string",
+            "The name of the query, the {name} of its results' path",
+            readonly=True,
+            identifier=True,
+        ),
+        Prop("template", "xsd:string", _TEMPLATE, readonly=True, default=""),
+    ),
+    operations=(_get("GlobalNamedQuery", "Retrieve a GlobalNamedQuery", auth=False),),
+)
+
 CUSTOMER = Class(
     "Customer",
     "Customer",
@@ -703,6 +758,13 @@ CUSTOMER = Class(
             "/customers/{customer}/roles",
             "The roles of this customer",
             _list("Role", "Retrieve the roles of the customer"),
+        ),
+        _collection(
+            "namedQueries",
+            "NamedQuery",
+            "/customers/{customer}/namedQueries",
+            "The named queries of this customer",
+            _list("NamedQuery", "Retrieve the named queries of the customer"),
         ),
         Prop(
             "queue",
@@ -780,6 +842,13 @@ ENTRY_POINT = Class(
             "The thumbnail policies",
             _list("ThumbnailPolicy", "Retrieve the thumbnail policies", auth=False),
         ),
+        _collection(
+            "globalNamedQueries",
+            "GlobalNamedQuery",
+            "/namedQueries",
+            "The named queries every customer may use",
+            _list("GlobalNamedQuery", "Retrieve the global named queries", auth=False),
+        ),
     ),
     operations=(_get("EntryPoint", "Retrieve the entry point", auth=False),),
 )
@@ -835,6 +904,8 @@ CLASSES: tuple[Class, ...] = (
     BATCH,
     REINGEST,
     AUTH_GRANT,
+    NAMED_QUERY,
+    GLOBAL_NAMED_QUERY,
     IMAGE_OPTIMISATION_POLICY,
     THUMBNAIL_POLICY,
     ERROR,
@@ -868,6 +939,8 @@ PATH_VARIABLES: dict[str, str] = {
     "batch": "xsd:nonNegativeInteger",
     "imageOptimisationPolicy": "xsd:string",
     "thumbnailPolicy": "xsd:string",
+    "namedQuery": "xsd:string",
+    "globalNamedQuery": "xsd:string",
 }
 
 

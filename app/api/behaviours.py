@@ -2,13 +2,13 @@
 
 Each behaviour is declared beside the code it names (:mod:`app.api.creation` for customers,
 spaces and keys; :mod:`app.api.ingest` for images, the queue and batches; :mod:`app.api.access`
-for grants); every other class is served by the generic resource alone
-(:data:`app.resources.PLAIN`).
+for grants; :mod:`app.api.queries` for named queries); every other class is served by the
+generic resource alone (:data:`app.resources.PLAIN`).
 """
 
 from __future__ import annotations
 
-from app.api import access, creation, ingest
+from app.api import access, creation, ingest, queries
 from app.resources import PLAIN, Behaviour
 from vocab.model import Class
 
@@ -21,6 +21,7 @@ BEHAVIOURS: dict[str, Behaviour] = {
     "Queue": ingest.QUEUES,
     "Batch": ingest.BATCHES,
     "AuthGrant": access.AUTH_GRANTS,
+    "NamedQuery": queries.NAMED_QUERIES,
 }
 
 

@@ -18,11 +18,12 @@ A session holds roles of one customer; being granted one more keeps those it hel
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from jinja2 import Environment, PackageLoader
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from app.delivery.served import Asked, Delivery, ImageKey, Reply, image_key
 from app.storage.models import TABLES
@@ -59,30 +60,49 @@ def route(delivery: Delivery, asked: Asked, segments: list[str]) -> Reply:
 def services(delivery: Delivery, asked: Asked, image: ImageKey, roles: frozenset[str]) -> dict:
     """Return the probe service of an image with roles, as its info.json declares it: the
     probe, an access service for each role, and the token and logout services."""
-    base, c = f"{asked.base}/auth/v2", image.customer
+    with delivery.reader.connect() as conn:
+        found = roles_of(conn, image.customer, roles)
+    return described(asked.base, image, roles, found)
+
+
+def roles_of(conn: Connection, customer: int, roles: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Return the rows of these roles of ``customer`` (those that exist), in one query."""
+    query = select(_ROLES).where(_ROLES.c.customer == customer, _ROLES.c.role.in_(list(roles)))
+    return {row["role"]: dict(row) for row in conn.execute(query).mappings()}
+
+
+def described(
+    base: str, image: ImageKey, roles: Iterable[str], found: Mapping[str, Mapping[str, Any]]
+) -> dict[str, Any]:
+    """Return the probe service of an image with ``roles`` (``found``: their rows, from
+    :func:`roles_of`), under the public base URL ``base``."""
+    auth, c = f"{base}/auth/v2", image.customer
     token_and_logout = [
-        {"id": f"{base}/token/{c}", "type": "AuthAccessTokenService2"},
-        {"id": f"{base}/logout/{c}", "type": "AuthLogoutService2", "label": _text("Log out")},
+        {"id": f"{auth}/token/{c}", "type": "AuthAccessTokenService2"},
+        {"id": f"{auth}/logout/{c}", "type": "AuthLogoutService2", "label": _text("Log out")},
     ]
     accesses = []
     for role in sorted(roles):
-        found = _role(delivery, c, role)
-        if found is None:
+        row = found.get(role)
+        if row is None:
             continue
-        label = found["label"] or found["name"] or role
+        label = row["label"] or row["name"] or role
         service: dict[str, Any] = {
-            "id": f"{base}/access/{c}/{role}",
+            "id": f"{auth}/access/{c}/{role}",
             "type": "AuthAccessService2",
             "profile": "active",
             "label": _text(label),
             "service": token_and_logout,
         }
         for name in ("heading", "note", "confirmLabel"):
-            if found[name]:
-                service[name] = _text(found[name])
+            if row[name]:
+                service[name] = _text(row[name])
         accesses.append(service)
-    probe_url = image.service(asked, "/auth/v2/probe")
-    return {"id": probe_url, "type": "AuthProbeService2", "service": accesses}
+    return {
+        "id": image.url(base, "/auth/v2/probe"),
+        "type": "AuthProbeService2",
+        "service": accesses,
+    }
 
 
 def probe(delivery: Delivery, asked: Asked, image: ImageKey) -> Reply:
@@ -174,10 +194,8 @@ def _signed_in(delivery: Delivery, asked: Asked, customer: int, roles: frozenset
 
 
 def _role(delivery: Delivery, customer: int, role: str) -> dict[str, Any] | None:
-    query = select(_ROLES).where(_ROLES.c.customer == customer, _ROLES.c.role == role)
     with delivery.reader.connect() as conn:
-        row = conn.execute(query).mappings().first()
-    return dict(row) if row is not None else None
+        return roles_of(conn, customer, [role]).get(role)
 
 
 def _origin_of(url: str) -> str:

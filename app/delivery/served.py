@@ -42,7 +42,7 @@ from app.web.sessions import Sessions
 log = logging.getLogger(__name__)
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-ROOTS = ("/iiif-img/", "/thumbs/", "/auth/")
+ROOTS = ("/iiif-img/", "/thumbs/", "/auth/", "/iiif-resource/", "/iiif-manifest/")
 _STATUS = {status.value: f"{status.value} {status.phrase}" for status in HTTPStatus}
 _METHODS = "GET, HEAD, OPTIONS"
 # (what a client's script may read of a response: the canonical link, the ETag, a redirect)
@@ -68,6 +68,7 @@ class Reply:
     tag: tuple[Any, ...] | None = None
     headers: list[tuple[str, str]] = field(default_factory=list)
     private: bool = False
+    max_age: int | None = None  # (how long caches may keep it; None: DELIVERY_MAX_AGE)
 
 
 def redirect(location: str) -> Reply:
@@ -107,7 +108,11 @@ class ImageKey:
 
     def service(self, asked: Asked, root: str) -> str:
         """Return the URL of the image's service under ``root`` (``/iiif-img/v2``, ``/thumbs``)."""
-        return f"{asked.base}{root}/{self.customer}/{self.space}/{quote(self.image, safe='')}"
+        return self.url(asked.base, root)
+
+    def url(self, base: str, root: str) -> str:
+        """Return the URL of the image's service under ``root``, below the public base URL."""
+        return f"{base}{root}/{self.customer}/{self.space}/{quote(self.image, safe='')}"
 
 
 def image_key(segments: list[str]) -> ImageKey:
@@ -269,7 +274,7 @@ class Delivery:
             reply = self.error(environ, base, exc)
         except Exception as exc:
             error = unexpected(exc, self.config["STATEMENT_TIMEOUT"])
-            log.exception("unhandled error on %s %s", environ["REQUEST_METHOD"], _sent(environ))
+            log.exception("unhandled error on %s %s", environ["REQUEST_METHOD"], sent(environ))
             reply = self.error(environ, base, error)
         return self.send(environ, base, reply, start_response)
 
@@ -286,7 +291,10 @@ class Delivery:
                 cache = "private, no-cache"
                 headers.append(("Vary", "Cookie, Authorization"))
             else:
-                cache = f"public, max-age={int(self.config['DELIVERY_MAX_AGE'])}"
+                age = (
+                    reply.max_age if reply.max_age is not None else self.config["DELIVERY_MAX_AGE"]
+                )
+                cache = f"public, max-age={int(age)}"
             headers += [("ETag", f'"{etag}"'), ("Cache-Control", cache)]
             asked_for = environ.get("HTTP_IF_NONE_MATCH")
             if asked_for and parse_etags(asked_for).contains_weak(etag):
@@ -303,7 +311,7 @@ class Delivery:
         code = exc.code or 500
         description = exc.description or HTTPStatus(code).phrase
         violations = getattr(exc, "violations", [])
-        doc = error_document(code, description, violations, base, base + _sent(environ))
+        doc = error_document(code, description, violations, base, base + sent(environ))
         accept = environ.get("HTTP_ACCEPT", "")
         media_type = jsonld.best_match(accept, (jsonld.JSONLD, jsonld.JSON)) or jsonld.JSONLD
         headers = [
@@ -325,7 +333,7 @@ def _preflight(environ: dict[str, Any]) -> Reply:
     return Reply(b"", headers=headers)
 
 
-def _sent(environ: dict[str, Any]) -> str:
+def sent(environ: dict[str, Any]) -> str:
     # The path and query as the client sent them (from the server's request line if it kept it).
     sent = environ.get("RAW_URI") or environ.get("REQUEST_URI")
     if sent:

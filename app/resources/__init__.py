@@ -66,6 +66,9 @@ class Behaviour:
     # Runs after a DELETE commits (to remove files).
     after_delete: Callable[[Mapping[str, Any]], None] | None = None
     computed: Compute | None = None
+    # What is wrong with a body's values beyond their types (a named query's template),
+    # checked with the rest of the body before anything is written.
+    check: Callable[[Mapping[str, Any]], list[tuple[str, str]]] | None = None
     # Classes whose resources inside one of these must be deleted before it can be.
     blockers: tuple[str, ...] = ()
     # Whether a write or a delete changes what API keys may do (the key cache is emptied).
@@ -281,6 +284,11 @@ def _resolve(
     return found[last], None
 
 
+def checked(behaviour: Behaviour, loaded: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Return what a class's own check finds wrong with a body's loaded values."""
+    return behaviour.check(loaded) if behaviour.check is not None else []
+
+
 # -- the operations -------------------------------------------------------------------------
 
 
@@ -393,7 +401,7 @@ def put(cls: Class, keys: Mapping[str, Any], behaviour: Behaviour = PLAIN) -> Re
     base = current if current is not None else fresh
     if given_readonly:
         faults += readonly_faults(cls, given_readonly, dump(cls, base))
-    faults += body_faults + resolve_links(conn, cls, loaded, keys)
+    faults += body_faults + checked(behaviour, loaded) + resolve_links(conn, cls, loaded, keys)
     if faults:
         raise bad_request(faults)
     hook = _after_write(behaviour, current, loaded)
@@ -450,7 +458,7 @@ def create(
     faults = strip_envelope(cls, body, None)
     base = new_values(conn, cls, keys)
     loaded, more = validate(cls, body, dump(cls, base), partial=False)
-    faults += more + resolve_links(conn, cls, loaded, keys)
+    faults += more + checked(behaviour, loaded) + resolve_links(conn, cls, loaded, keys)
     if faults:
         raise bad_request(faults)
     values = {**base, **loaded, **(extra or {}), "created": now()}
@@ -489,6 +497,7 @@ def patch(cls: Class, keys: Mapping[str, Any], behaviour: Behaviour = PLAIN) -> 
     loaded, body_faults = load(cls, body, partial=True)
     current = _existing(conn, cls, keys, behaviour)
     faults += readonly_faults(cls, given_readonly, dump(cls, current)) + body_faults
+    faults += checked(behaviour, loaded)
     faults += resolve_links(conn, cls, loaded, keys)
     if faults:
         raise bad_request(faults)

@@ -49,6 +49,8 @@ TABLE_NAMES: dict[str, str] = {
     "Batch": "batches",
     "ImageOptimisationPolicy": "image_optimisation_policies",
     "ThumbnailPolicy": "thumbnail_policies",
+    "NamedQuery": "named_queries",
+    "GlobalNamedQuery": "global_named_queries",
 }
 
 # Columns that are not properties: how a key's secret is checked without storing it, and

@@ -1,0 +1,269 @@
+"""IIIF Presentation 3 manifests of images: a named query's results, or one image.
+
+- ``/iiif-resource/[v3/]{customer}/{name}/{arguments...}``: the customer's named query
+  ``name`` (else the global one of that name, :mod:`app.storage.named_queries`) run with the
+  path's arguments; a manifest of the images it matches, in its order, one canvas each.
+- ``/iiif-manifest/[v3/]{customer}/{space}/{image}``: a manifest of one image.
+
+Only images ingested as images without an error become canvases. Each canvas has the image's
+width and height, its metadata (String 1..3, Number 1..3, Tags, Roles), a thumbnail from the
+thumbnail service (one open to anyone where the image has roles, when it has such a size),
+and an annotation painting the image with its Image API 3 service, which for an image with
+roles carries the IIIF Auth 2 services its info.json declares. A canvas's id is the same in
+every manifest the image is in. The images, the thumbnail policies and the roles are read in
+one query each, whatever the number of canvases.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from app.delivery import auth, iiif
+from app.delivery.served import Asked, Delivery, ImageKey, Reply, image_key, sent
+from app.storage.models import CHILDREN, TABLES
+from app.storage.named_queries import TemplateError, bind, images, parse
+from app.storage.store import store
+from app.web.errors import ApiError
+from app.web.jsonld import JSONLD, dumps
+
+CONTEXT = "http://iiif.io/api/presentation/3/context.json"
+MEDIA_TYPE = f'{JSONLD};profile="{CONTEXT}"'
+# The thumbnail a canvas shows: the largest made no larger than this (else the smallest).
+THUMBNAIL = 400
+_UNLIMITED = iiif.Limits(max_width=10**9, max_height=10**9, max_area=10**18)
+_QUERIES = TABLES["NamedQuery"]
+_GLOBAL_QUERIES = TABLES["GlobalNamedQuery"]
+_POLICY_SIZES = CHILDREN["ThumbnailPolicy"]["sizes"]
+_METADATA = (
+    ("String 1", "string1"),
+    ("String 2", "string2"),
+    ("String 3", "string3"),
+    ("Number 1", "number1"),
+    ("Number 2", "number2"),
+    ("Number 3", "number3"),
+    ("Tags", "tags"),
+    ("Roles", "roles"),
+)
+
+
+def route(delivery: Delivery, asked: Asked, segments: list[str], *, single: bool) -> Reply:
+    """Answer a request below ``/iiif-resource`` (``single``: below ``/iiif-manifest``)."""
+    if segments[:1] == ["v2"]:
+        raise ApiError(
+            501, "Presentation 2 manifests are not made here: ask for v3 (or no version)."
+        )
+    if segments[:1] == ["v3"]:
+        segments = segments[1:]
+    if single:
+        return one_image(delivery, asked, segments)
+    if len(segments) < 2 or not segments[0].isascii() or not segments[0].isdigit():
+        raise ApiError(
+            404, "Named query results are at /iiif-resource/v3/{customer}/{name}/{arguments...}."
+        )
+    return named_query(delivery, asked, int(segments[0]), segments[1], segments[2:])
+
+
+def named_query(
+    delivery: Delivery, asked: Asked, customer: int, name: str, arguments: list[str]
+) -> Reply:
+    """Answer with the manifest of a named query's results; 404 when nothing matches."""
+    limit = int(delivery.config["MANIFEST_MAX_CANVASES"])
+    with delivery.reader.connect() as conn:
+        text = _template(conn, customer, name)
+        try:
+            bound = bind(parse(text), arguments)
+        except TemplateError as exc:
+            raise ApiError(
+                400, f"The named query {name} cannot run: {exc}", violations=exc.faults
+            ) from None
+        rows = images(conn, customer, bound, limit + 1)
+        if len(rows) > limit:
+            raise ApiError(
+                400,
+                f"The named query {name} matches more than {limit} images, the most a manifest "
+                "holds (DLCS_MANIFEST_MAX_CANVASES): give arguments that match fewer.",
+            )
+        if not rows:
+            raise ApiError(
+                404, f"No image of customer {customer} that can be shown matches {name}."
+            )
+        items = _canvases(conn, asked.base, customer, rows)
+    label = f"Generated from '{name}' named query"
+    named_by = bound.manifest_value()
+    if named_by:
+        label += f": {named_by}"
+    return _reply(delivery, asked, label, rows, items)
+
+
+def one_image(delivery: Delivery, asked: Asked, segments: list[str]) -> Reply:
+    """Answer with the manifest of one image; 404 saying why it cannot be shown."""
+    image = image_key(segments)
+    delivery.registration(image)  # (404 for no such image, one not ingested, or failed)
+    with delivery.reader.connect() as conn:
+        row = store("Image").get(conn, image.keys())
+        if row is None:  # (deleted since)
+            raise ApiError(404, f"There is no {image.name()}.")
+        items = _canvases(conn, asked.base, image.customer, [row])
+    return _reply(delivery, asked, image.image, [row], items)
+
+
+def _template(conn: Connection, customer: int, name: str) -> str:
+    own = select(_QUERIES.c.template).where(
+        _QUERIES.c.customer == customer, _QUERIES.c.namedQuery == name
+    )
+    found = conn.execute(own).scalar()
+    if found is None:
+        shared = select(_GLOBAL_QUERIES.c.template).where(
+            _GLOBAL_QUERIES.c.globalNamedQuery == name
+        )
+        found = conn.execute(shared).scalar()
+    if found is None:
+        raise ApiError(
+            404, f"Customer {customer} has no named query {name}, nor is there a global one."
+        )
+    return str(found)
+
+
+def _reply(
+    delivery: Delivery,
+    asked: Asked,
+    label: str,
+    rows: list[dict[str, Any]],
+    items: list[dict[str, Any]],
+) -> Reply:
+    # (the Auth 2 context where some image has roles: its services are in the manifest)
+    contexts: Any = [auth.CONTEXT, CONTEXT] if any(row["roles"] for row in rows) else CONTEXT
+    manifest = {
+        "@context": contexts,
+        "id": asked.base + sent(asked.environ).partition("?")[0],
+        "type": "Manifest",
+        "label": {"en": [label]},
+        "items": items,
+    }
+    body = dumps(manifest)
+    # (what a manifest says changes with any of its images: its tag is its bytes')
+    tag = (hashlib.blake2b(body, digest_size=16).hexdigest(),)
+    max_age = int(delivery.config["MANIFEST_MAX_AGE"])
+    return Reply(body, MEDIA_TYPE, tag=tag, max_age=max_age)
+
+
+def _canvases(
+    conn: Connection, base: str, customer: int, rows: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Return a canvas for each image row, in their order."""
+    policies = _policy_sizes(conn)
+    roles = {role for row in rows for role in row["roles"]}
+    found = auth.roles_of(conn, customer, roles) if roles else {}
+    return [canvas(base, row, policies.get(row["thumbnailPolicy"], ()), found) for row in rows]
+
+
+def _policy_sizes(conn: Connection) -> dict[str, list[int]]:
+    query = select(_POLICY_SIZES.c.thumbnailPolicy, _POLICY_SIZES.c.value)
+    sizes: dict[str, list[int]] = {}
+    for policy, size in conn.execute(query):
+        sizes.setdefault(policy, []).append(int(size))
+    return sizes
+
+
+def canvas(
+    base: str,
+    row: Mapping[str, Any],
+    policy_sizes: Iterable[int],
+    roles: Mapping[str, Mapping[str, Any]],
+) -> dict[str, Any]:
+    """Return the canvas of one image (``row``: its resource's values), whose thumbnails were
+    made at ``policy_sizes``; ``roles``: the rows of its customer's roles."""
+    image = ImageKey(int(row["customer"]), int(row["space"]), str(row["image"]))
+    width, height = int(row["width"]), int(row["height"])
+    canvas_id = image.url(base, "/iiif-manifest") + "/canvas/c/0"
+    service: dict[str, Any] = {
+        "id": image.url(base, "/iiif-img"),
+        "type": "ImageService3",
+        "profile": "level2",
+    }
+    thumbnail_service: dict[str, Any] = {
+        "id": image.url(base, "/thumbs"),
+        "type": "ImageService3",
+        "profile": "level0",
+    }
+    open_side = None
+    if row["roles"]:
+        probe = auth.described(base, image, row["roles"], roles)
+        service["service"] = thumbnail_service["service"] = [probe]
+        open_side = max(0, int(row["maxUnauthorised"]))
+    result: dict[str, Any] = {
+        "id": canvas_id,
+        "type": "Canvas",
+        "label": {"none": [image.image]},
+        "width": width,
+        "height": height,
+        "metadata": [
+            {"label": {"en": [label]}, "value": {"none": [_shown(row[name])]}}
+            for label, name in _METADATA
+        ],
+    }
+    thumbnail = _thumbnail(width, height, policy_sizes, open_side)
+    if thumbnail is not None:
+        tw, th, side = thumbnail
+        result["thumbnail"] = [
+            {
+                "id": f"{thumbnail_service['id']}/full/!{side},{side}/0/default.jpg",
+                "type": "Image",
+                "format": "image/jpeg",
+                "width": tw,
+                "height": th,
+                "service": [thumbnail_service],
+            }
+        ]
+    result["items"] = [
+        {
+            "id": f"{canvas_id}/page",
+            "type": "AnnotationPage",
+            "items": [
+                {
+                    "id": f"{canvas_id}/page/image",
+                    "type": "Annotation",
+                    "motivation": "painting",
+                    "target": canvas_id,
+                    "body": {
+                        "id": f"{service['id']}/full/max/0/default.jpg",
+                        "type": "Image",
+                        "format": "image/jpeg",
+                        "width": width,
+                        "height": height,
+                        "service": [service],
+                    },
+                }
+            ],
+        }
+    ]
+    return result
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def _thumbnail(
+    width: int, height: int, policy_sizes: Iterable[int], open_side: int | None
+) -> tuple[int, int, int] | None:
+    """Return the width, height and bounding square of the thumbnail a canvas shows: of the
+    sizes ingest made (:func:`app.ingest.derivatives.make_thumbnails`), the largest no larger
+    than THUMBNAIL, else the smallest; of an image with roles, only one open to anyone
+    (``open_side``: the longest side open), and none when no size made is."""
+    longest = max(width, height)
+    made = sorted({min(int(s), longest) for s in policy_sizes if int(s) > 0})
+    if open_side is not None:
+        made = [side for side in made if side <= open_side]
+    if not made:
+        return None
+    fitting = [side for side in made if side <= THUMBNAIL]
+    side = fitting[-1] if fitting else made[0]
+    tw, th = iiif.parse_size(3, f"!{side},{side}", width, height, _UNLIMITED)
+    return tw, th, side
