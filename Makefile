@@ -59,11 +59,13 @@ bench: $(STAMP) wrk iipimage
 	$(BIN)/python -m bench.http
 	$(BIN)/python -m bench.delivery
 	$(BIN)/python -m bench.first_tile
+	$(BIN)/python -m bench.manifests
 	$(BIN)/python -m bench.ingest --database postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 
 bench-quick: $(STAMP) wrk iipimage
 	$(BIN)/python -m bench.http --quick --database sqlite
 	$(BIN)/python -m bench.delivery --quick
+	$(BIN)/python -m bench.manifests --quick
 
 run: $(RUN_STAMP)
 	@echo "Serving on http://$${HOST:-127.0.0.1}:$${PORT:-5000}/ (SQLite in instance/; Ctrl+C stops)"

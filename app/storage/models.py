@@ -89,6 +89,8 @@ EXTRA_INDEXES: dict[str, tuple[tuple[str, ...], ...]] = {
         ("customer", "created", "space", "image"),
         ("customer", "batch"),
         ("customer", "ingesting"),
+        # (the field a named query most often chooses by: a book's id, say)
+        ("customer", "string1"),
     ),
     "Batch": (("customer", "submitted"),),
     "Key": (("customer", "created"),),

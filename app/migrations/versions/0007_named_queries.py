@@ -49,8 +49,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("globalNamedQuery", name=op.f("pk_global_named_queries")),
     )
     op.bulk_insert(table, [{"globalNamedQuery": k, "template": v} for k, v in GLOBAL.items()])
+    # (the field a named query most often chooses by: a book's id, say)
+    op.create_index(
+        op.f("ix_images_customer_string1"), "images", ["customer", "string1"], unique=False
+    )
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_images_customer_string1"), table_name="images")
     op.drop_table("global_named_queries")
     op.drop_table("named_queries")
