@@ -34,7 +34,7 @@ def labels(manifest: dict[str, Any]) -> list[str]:
 
 
 def query(api, name: str, template: str):
-    return api.put(f"/customers/{api.customer}/namedQueries/{name}", {"template": template})
+    return api.put(f"/customers/{api.customer}/namedQueries/{name}", {"queryTemplate": template})
 
 
 # -- templates, parsed ---------------------------------------------------------------------
@@ -106,9 +106,9 @@ def test_every_fault_of_a_template_is_named():
         parse("foo=1&n1=x&canvas=s9")
     assert len(caught.value.faults) == 3
     assert [where for where, _ in caught.value.faults] == [
-        "template: foo=1",
-        "template: n1=x",
-        "template: canvas=s9",
+        "queryTemplate: foo=1",
+        "queryTemplate: n1=x",
+        "queryTemplate: canvas=s9",
     ]
 
 
@@ -152,12 +152,19 @@ def test_a_named_query_is_created_read_changed_and_deleted(alice):
     assert r.status_code == 201
     doc = r.get_json()
     assert doc["@type"] == "NamedQuery" and doc["name"] == "book"
-    assert doc["template"] == "manifest=s1&s1=p1&canvas=n1"
-    assert alice.get(path).get_json()["template"] == doc["template"]
-    r = alice.patch(path, {"template": "s1=p1&canvas=n1 desc"})
-    assert r.status_code == 200 and r.get_json()["template"] == "s1=p1&canvas=n1 desc"
+    assert doc["queryTemplate"] == "manifest=s1&s1=p1&canvas=n1"
+    assert alice.get(path).get_json()["queryTemplate"] == doc["queryTemplate"]
+    r = alice.patch(path, {"queryTemplate": "s1=p1&canvas=n1 desc"})
+    assert r.status_code == 200 and r.get_json()["queryTemplate"] == "s1=p1&canvas=n1 desc"
     listed = alice.get(f"/customers/{c}/namedQueries").get_json()
     assert [m["@id"] for m in listed["member"]] == [doc["@id"]]
+    # (its search template and its members' queryTemplate are two terms, two IRIs)
+    (expanded,) = alice.ld.expand(listed)
+    (search,) = expanded["http://www.w3.org/ns/hydra/core#search"]
+    assert "http://www.w3.org/ns/hydra/core#template" in search
+    (member,) = expanded["http://www.w3.org/ns/hydra/core#member"]
+    templates = [k for k in member if k.endswith("/template") or k.endswith("Template")]
+    assert templates == ["http://localhost/vocab#NamedQuery/queryTemplate"]
     assert alice.delete(path).status_code == 204
     assert alice.get(path).status_code == 404
 
@@ -166,12 +173,12 @@ def test_a_named_query_is_created_read_changed_and_deleted(alice):
 def test_a_bad_template_is_a_400_and_changes_nothing(alice, method):
     path = f"/customers/{alice.customer}/namedQueries/book"
     assert query(alice, "book", "s1=p1").status_code == 201
-    r = alice.request(method, path, {"template": "s1=p1&colour=red"})
+    r = alice.request(method, path, {"queryTemplate": "s1=p1&colour=red"})
     assert r.status_code == 400
     violations = r.get_json()["violations"]
-    assert violations[0]["propertyPath"] == "template: colour=red"
+    assert violations[0]["propertyPath"] == "queryTemplate: colour=red"
     assert "colour is not a key" in violations[0]["message"]
-    assert alice.get(path).get_json()["template"] == "s1=p1"
+    assert alice.get(path).get_json()["queryTemplate"] == "s1=p1"
 
 
 def test_a_bad_template_creates_nothing(alice):
@@ -183,15 +190,15 @@ def test_a_bad_template_creates_nothing(alice):
 def test_a_named_query_needs_its_template(alice):
     r = alice.put(f"/customers/{alice.customer}/namedQueries/book", {})
     assert r.status_code == 400
-    assert r.get_json()["violations"][0]["propertyPath"] == "template"
+    assert r.get_json()["violations"][0]["propertyPath"] == "queryTemplate"
 
 
 def test_named_queries_are_the_customers_own(alice, bob):
     assert query(alice, "book", "s1=p1").status_code == 201
     path = f"/customers/{alice.customer}/namedQueries/book"
     assert bob.get(path).status_code in (401, 403)
-    assert bob.put(path, {"template": "s1=p2"}).status_code in (401, 403)
-    assert alice.get(path).get_json()["template"] == "s1=p1"
+    assert bob.put(path, {"queryTemplate": "s1=p2"}).status_code in (401, 403)
+    assert alice.get(path).get_json()["queryTemplate"] == "s1=p1"
 
 
 def test_the_global_queries_are_listed_for_anyone(anon):
@@ -199,8 +206,9 @@ def test_the_global_queries_are_listed_for_anyone(anon):
     names = sorted(m["name"] for m in listed["member"])
     assert names == ["book", "space"]
     book = anon.get("/namedQueries/book").get_json()
-    assert book["@type"] == "GlobalNamedQuery" and book["template"] == "manifest=s1&s1=p1&canvas=n1"
-    assert anon.put("/namedQueries/book", {"template": "s1=p1"}).status_code == 405
+    assert book["@type"] == "GlobalNamedQuery"
+    assert book["queryTemplate"] == "manifest=s1&s1=p1&canvas=n1"
+    assert anon.put("/namedQueries/book", {"queryTemplate": "s1=p1"}).status_code == 405
     assert "globalNamedQueries" in anon.get("/").get_json()
 
 

@@ -10,7 +10,7 @@ import pytest
 from app.storage.models import CHILDREN, TABLES, column_name
 from app.web.schemas import schema_class
 from vocab import api_documentation, context, dlcs
-from vocab.context import prop_iri
+from vocab.context import HYDRA_TERMS, prop_iri
 
 SPEC = Path(__file__).resolve().parents[2] / "shared" / "spec" / "000_8e9c316801c469c2.txt"
 BASE = "https://dlcs.example"
@@ -201,3 +201,15 @@ def test_date_times_are_written_in_utc_with_offset_to_the_millisecond():
     assert format_datetime(dt.datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=dt.UTC)) == written
     assert format_datetime(dt.datetime(2026, 1, 2, 4, 4, 5, 678901, tzinfo=plus_one)) == written
     assert format_datetime(dt.datetime(2026, 1, 2)) == "2026-01-02T00:00:00.000+00:00"
+
+
+def test_no_property_takes_the_name_of_a_hydra_term_of_the_contexts():
+    # Every context defines the Hydra terms of collections (a collection's search template is
+    # "template"): a property of the same name would give one of the two the other's IRI.
+    clashes = [
+        f"{cls.name}.{prop.name}"
+        for cls in dlcs.CLASSES
+        for prop in cls.properties
+        if prop.name in HYDRA_TERMS and not prop.iri
+    ]
+    assert clashes == []

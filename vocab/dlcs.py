@@ -686,7 +686,7 @@ NAMED_QUERY = Class(
             readonly=True,
             identifier=True,
         ),
-        Prop("template", "xsd:string", _TEMPLATE, required=True, max_length=1000),
+        Prop("queryTemplate", "xsd:string", _TEMPLATE, required=True, max_length=1000),
     ),
     operations=(
         _get("NamedQuery", "Retrieve a NamedQuery"),
@@ -711,7 +711,7 @@ GLOBAL_NAMED_QUERY = Class(
             readonly=True,
             identifier=True,
         ),
-        Prop("template", "xsd:string", _TEMPLATE, readonly=True, default=""),
+        Prop("queryTemplate", "xsd:string", _TEMPLATE, readonly=True, default=""),
     ),
     operations=(_get("GlobalNamedQuery", "Retrieve a GlobalNamedQuery", auth=False),),
 )

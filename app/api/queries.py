@@ -12,10 +12,10 @@ from app.storage.named_queries import TemplateError, parse
 
 def template_faults(loaded: Mapping[str, Any]) -> list[tuple[str, str]]:
     """Return what is wrong with the template a body gives, if it gives one."""
-    if "template" not in loaded:
+    if "queryTemplate" not in loaded:
         return []
     try:
-        parse(loaded["template"])
+        parse(loaded["queryTemplate"])
     except TemplateError as exc:
         return exc.faults
     return []

@@ -114,12 +114,12 @@ def one_image(delivery: Delivery, asked: Asked, segments: list[str]) -> Reply:
 
 
 def _template(conn: Connection, customer: int, name: str) -> str:
-    own = select(_QUERIES.c.template).where(
+    own = select(_QUERIES.c.queryTemplate).where(
         _QUERIES.c.customer == customer, _QUERIES.c.namedQuery == name
     )
     found = conn.execute(own).scalar()
     if found is None:
-        shared = select(_GLOBAL_QUERIES.c.template).where(
+        shared = select(_GLOBAL_QUERIES.c.queryTemplate).where(
             _GLOBAL_QUERIES.c.globalNamedQuery == name
         )
         found = conn.execute(shared).scalar()

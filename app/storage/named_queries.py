@@ -80,10 +80,10 @@ def parse(template: str) -> Template:
     manifest, appended, seen = None, [], set()
     pairs = [pair for pair in template.split("&") if pair]
     if not pairs:
-        faults.append(("template", "is empty: give at least one key=value pair"))
+        faults.append(("queryTemplate", "is empty: give at least one key=value pair"))
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        where = f"template: {pair}"
+        where = f"queryTemplate: {pair}"
         if not sep or not key or not value or "=" in value:
             faults.append((where, "is not key=value"))
             continue

@@ -33,7 +33,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("namedQuery", sa.String(length=255), autoincrement=False, nullable=False),
-        sa.Column("template", sa.Text(), nullable=False),
+        sa.Column("queryTemplate", sa.Text(), nullable=False),
         sa.ForeignKeyConstraint(
             ["customer"],
             ["customers.customer"],
@@ -45,10 +45,10 @@ def upgrade() -> None:
     table = op.create_table(
         "global_named_queries",
         sa.Column("globalNamedQuery", sa.String(length=255), autoincrement=False, nullable=False),
-        sa.Column("template", sa.Text(), nullable=False),
+        sa.Column("queryTemplate", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("globalNamedQuery", name=op.f("pk_global_named_queries")),
     )
-    op.bulk_insert(table, [{"globalNamedQuery": k, "template": v} for k, v in GLOBAL.items()])
+    op.bulk_insert(table, [{"globalNamedQuery": k, "queryTemplate": v} for k, v in GLOBAL.items()])
     # (the field a named query most often chooses by: a book's id, say)
     op.create_index(
         op.f("ix_images_customer_string1"), "images", ["customer", "string1"], unique=False
