@@ -319,6 +319,8 @@ def test_what_matches_nothing_is_a_404(client, book):
         (f"/iiif-resource/{c}", "/iiif-resource/v3/{customer}/{name}"),
         ("/iiif-resource/x/pages/b1", "/iiif-resource/v3/{customer}/{name}"),
         (f"/iiif-resource/{c + 100}/pages/b1", "no named query pages"),
+        ("/iiif-resource/99999999999999999999999/pages/b1", "/iiif-resource/v3/{customer}"),
+        (f"/iiif-resource/{c}//b1", "/iiif-resource/v3/{customer}/{name}"),
     ]:
         r = client.get(path)
         assert r.status_code == 404, path
@@ -334,6 +336,15 @@ def test_an_argument_that_does_not_fit_is_a_400(client, book):
     r = client.get(f"/iiif-resource/{c}/pages")
     assert r.status_code == 400
     assert "takes up to 1" in r.get_json()["description"]
+
+
+def test_a_trailing_slash_is_no_argument_and_an_empty_one_is_a_400(client, book):
+    c = book.customer
+    assert labels(client.get(f"/iiif-resource/{c}/pages/b1/").get_json())[0] == "e"
+    assert query(book, "two", "s1=p1&s2=p2").status_code == 201
+    r = client.get(f"/iiif-resource/{c}/two//p3")
+    assert r.status_code == 400
+    assert r.get_json()["violations"][0]["propertyPath"] == "p1"
 
 
 def test_presentation_2_is_not_made(client, book):

@@ -25,7 +25,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from jinja2 import Environment, PackageLoader
 from sqlalchemy import Connection, select
 
-from app.delivery.served import Asked, Delivery, ImageKey, Reply, image_key
+from app.delivery.served import Asked, Delivery, ImageKey, Reply, image_key, number
 from app.storage.models import TABLES
 from app.web.errors import ApiError
 from app.web.jsonld import JSON, dumps
@@ -204,9 +204,10 @@ def _origin_of(url: str) -> str:
 
 
 def _customer(text: str) -> int:
-    if text.isascii() and text.isdigit():
-        return int(text)
-    raise ApiError(404, "There is no such customer.")
+    found = number(text)
+    if found is None:
+        raise ApiError(404, "There is no such customer.")
+    return found
 
 
 def _token_error(profile: str, heading: str) -> dict[str, Any]:

@@ -25,7 +25,7 @@ import orjson
 from sqlalchemy import Connection, select
 
 from app.delivery import auth, iiif
-from app.delivery.served import Asked, Delivery, ImageKey, Reply, image_key, sent
+from app.delivery.served import Asked, Delivery, ImageKey, Reply, image_key, number, sent
 from app.storage.models import CHILDREN, TABLES
 from app.storage.named_queries import TemplateError, bind, images, parse
 from app.storage.store import store
@@ -62,11 +62,18 @@ def route(delivery: Delivery, asked: Asked, segments: list[str], *, single: bool
         segments = segments[1:]
     if single:
         return one_image(delivery, asked, segments)
-    if len(segments) < 2 or not segments[0].isascii() or not segments[0].isdigit():
+    customer = number(segments[0]) if segments else None
+    if customer is None or len(segments) < 2 or not segments[1]:
         raise ApiError(
             404, "Named query results are at /iiif-resource/v3/{customer}/{name}/{arguments...}."
         )
-    return named_query(delivery, asked, int(segments[0]), segments[1], segments[2:])
+    arguments = segments[2:]
+    while arguments and not arguments[-1]:  # (a trailing slash)
+        arguments.pop()
+    if "" in arguments:
+        place = arguments.index("") + 1
+        raise ApiError(400, f"Argument p{place} is empty.", violations=[(f"p{place}", "is empty")])
+    return named_query(delivery, asked, customer, segments[1], arguments)
 
 
 def named_query(

@@ -118,13 +118,14 @@ class ImageKey:
 def image_key(segments: list[str]) -> ImageKey:
     """Return the image that the path segments ``customer/space/image`` name; 404 if none."""
     if len(segments) == 3:
-        customer, space = _number(segments[0]), _number(segments[1])
+        customer, space = number(segments[0]), number(segments[1])
         if customer is not None and space is not None:
             return ImageKey(customer, space, segments[2])
     raise ApiError(404, "There is no such image: delivery paths are /{customer}/{space}/{image}.")
 
 
-def _number(text: str) -> int | None:
+def number(text: str) -> int | None:
+    """Return the number a path segment names (a customer's, a space's), or None if none."""
     # (ASCII digits only, and no larger than a key holds: any other names nothing)
     if text.isascii() and text.isdigit() and int(text) <= MAX_INTEGER:
         return int(text)
