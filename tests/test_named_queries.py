@@ -502,3 +502,19 @@ def test_an_image_that_cannot_be_shown_has_no_manifest(client, book, image, says
     r = client.get(f"/iiif-manifest/{book.customer}/1/{image}")
     assert r.status_code == 404
     assert says in r.get_json()["description"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/iiif-resource/{c}/pages/a%00b",
+        "/iiif-manifest/{c}/1/a%00b",
+        "/iiif-img/{c}/1/a%00b/info.json",
+        "/thumbs/{c}/1/a%01b/info.json",
+        "/auth/v2/probe/{c}/1/a%1Fb",
+    ],
+)
+def test_a_control_character_in_a_delivery_path_is_a_400(client, book, path):
+    r = client.get(path.format(c=book.customer))
+    assert r.status_code == 400, r.get_json()
+    assert "control character" in r.get_json()["description"]

@@ -358,6 +358,10 @@ def _segments(environ: dict[str, Any]) -> list[str]:
     else:  # (WSGI gives PATH_INFO decoded, as the bytes of the path one character each)
         raw = [part.encode("latin-1") for part in environ["PATH_INFO"].split("/")[1:]]
     try:
-        return [part.decode("utf-8") for part in raw]
+        segments = [part.decode("utf-8") for part in raw]
     except UnicodeDecodeError:
         raise ApiError(400, "The path is not UTF-8 once percent-decoded.") from None
+    # (no id, name or argument holds one; PostgreSQL refuses NUL in any text it is given)
+    if any(ord(ch) < 32 for segment in segments for ch in segment):
+        raise ApiError(400, "The path holds a control character (U+0000 to U+001F).")
+    return segments
