@@ -671,6 +671,14 @@ _TEMPLATE = (
     "value is itself. E.g. manifest=s1&s1=p1&canvas=n1"
 )
 
+_QUERY_NAME = Prop(
+    "name",
+    "xsd:string",
+    "The name of the query, the {name} of its results' path",
+    readonly=True,
+    identifier=True,
+)
+
 NAMED_QUERY = Class(
     "NamedQuery",
     "Named query",
@@ -679,13 +687,7 @@ NAMED_QUERY = Class(
     "gives: /iiif-resource/v3/{customer}/{name}/{arguments...}.",
     path="/customers/{customer}/namedQueries/{namedQuery}",
     properties=(
-        Prop(
-            "name",
-            "xsd:string",
-            "The name of the query, the {name} of its results' path",
-            readonly=True,
-            identifier=True,
-        ),
+        _QUERY_NAME,
         Prop("queryTemplate", "xsd:string", _TEMPLATE, required=True, max_length=1000),
     ),
     operations=(
@@ -704,13 +706,7 @@ GLOBAL_NAMED_QUERY = Class(
     "name if it has one, else this one.",
     path="/namedQueries/{globalNamedQuery}",
     properties=(
-        Prop(
-            "name",
-            "xsd:string",
-            "The name of the query, the {name} of its results' path",
-            readonly=True,
-            identifier=True,
-        ),
+        _QUERY_NAME,
         Prop("queryTemplate", "xsd:string", _TEMPLATE, readonly=True, default=""),
     ),
     operations=(_get("GlobalNamedQuery", "Retrieve a GlobalNamedQuery", auth=False),),
