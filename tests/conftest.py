@@ -33,7 +33,8 @@ KEEP = {
     "image_optimisation_policies_technicalDetails",
     "thumbnail_policies",
     "thumbnail_policies_sizes",
-}  # seeded by the migration
+    "global_named_queries",
+}  # seeded by the migrations
 
 
 @pytest.fixture(scope="session")
