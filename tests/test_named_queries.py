@@ -314,7 +314,7 @@ def test_a_global_query_serves_every_customer_and_their_own_comes_first(client, 
 def test_what_matches_nothing_is_a_404(client, book):
     c = book.customer
     for path, says in [
-        (f"/iiif-resource/{c}/pages/nothing", "No image"),
+        (f"/iiif-resource/{c}/pages/nothing", "can be shown matches pages/nothing"),
         (f"/iiif-resource/{c}/unknown/b1", "no named query unknown"),
         (f"/iiif-resource/{c}", "/iiif-resource/v3/{customer}/{name}"),
         ("/iiif-resource/x/pages/b1", "/iiif-resource/v3/{customer}/{name}"),

@@ -97,8 +97,9 @@ def named_query(
                 "holds (DLCS_MANIFEST_MAX_CANVASES): give arguments that match fewer.",
             )
         if not rows:
+            asked_for = "/".join([name, *arguments])
             raise ApiError(
-                404, f"No image of customer {customer} that can be shown matches {name}."
+                404, f"No image of customer {customer} that can be shown matches {asked_for}."
             )
         items = _canvases(conn, asked.base, customer, rows)
     label = f"Generated from '{name}' named query"
