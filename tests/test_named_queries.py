@@ -86,6 +86,7 @@ def test_a_good_template_parses(template, conditions, order, manifest, appended)
         ("space=-1", "space is a whole number"),
         ("n2=99999999999999999999", "n2 is a whole number"),
         ("batch=1,x", "batch is whole numbers"),
+        ("batch=" + ",".join(["1"] * 101), "at most 100 batches"),
         ("batch=", "is not key=value"),
         ("manifest=space", "manifest names one of"),
         ("canvas=x1", "order by one of"),

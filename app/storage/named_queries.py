@@ -43,6 +43,7 @@ ORDER_KEYS = ("canvas", "assetOrder")
 KEYS = (*CONDITIONS, *ORDER_KEYS, "manifest", "#")
 _ARGUMENT = re.compile(r"p([0-9]+)")
 _DIRECTIONS = {"asc": False, "desc": True}
+MAX_BATCHES = 100  # (the batches one query may name: each is a parameter of its SELECT)
 
 
 class TemplateError(ValueError):
@@ -129,8 +130,12 @@ def _literal_fault(key: str, value: str) -> str | None:
     # What is wrong with a value of ``key`` (a literal, or an argument once bound), if anything.
     if key in NUMBERS and not _is_number(value):
         return f"{key} is a whole number, not {value!r}"
-    if key == "batch" and not all(_is_number(part) for part in value.split(",")):
-        return f"batch is whole numbers separated by commas, not {value!r}"
+    if key == "batch":
+        parts = value.split(",")
+        if not all(_is_number(part) for part in parts):
+            return f"batch is whole numbers separated by commas, not {value!r}"
+        if len(parts) > MAX_BATCHES:
+            return f"batch names at most {MAX_BATCHES} batches"
     return None
 
 
