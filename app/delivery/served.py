@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -345,6 +346,9 @@ def sent(environ: dict[str, Any]) -> str:
     return quote(path.encode("latin-1")) + (f"?{query}" if query else "")
 
 
+_CONTROL = re.compile("[\x00-\x1f]")
+
+
 def _segments(environ: dict[str, Any]) -> list[str]:
     """Return the segments of the request's path below its root, each decoded from UTF-8.
 
@@ -362,6 +366,6 @@ def _segments(environ: dict[str, Any]) -> list[str]:
     except UnicodeDecodeError:
         raise ApiError(400, "The path is not UTF-8 once percent-decoded.") from None
     # (no id, name or argument holds one; PostgreSQL refuses NUL in any text it is given)
-    if any(ord(ch) < 32 for segment in segments for ch in segment):
+    if any(_CONTROL.search(segment) for segment in segments):
         raise ApiError(400, "The path holds a control character (U+0000 to U+001F).")
     return segments
