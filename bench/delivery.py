@@ -10,8 +10,9 @@ Image API 2 URLs), and drives them with wrk from a second process, path by path,
 - info.json; a thumbnail (ours: a made size, as stored; IIPImage renders it);
 - a non-aligned region at an odd size.
 
-Prints requests per second, p50 and p99, the ratios the targets are stated in, and the worker
-memory before and after; writes bench/results/delivery*.json. Usage:
+Prints requests per second, p50 and p99, the CPU time per request of this server's and the bare
+app's gunicorn workers, the ratios the targets are stated in, and the worker memory before and
+after; writes bench/results/delivery*.json. Usage:
 
     .venv/bin/python -m bench.delivery [--quick]
 
@@ -44,7 +45,7 @@ import pyvips
 from app import create_app
 from app.ingest.derivatives import pyramid_key
 from app.storage.db import dispose
-from bench.http import RESULTS, rss_megabytes, start, wrk
+from bench.http import RESULTS, cpu_seconds, rss_megabytes, start, wrk
 
 IIPSRV = Path("/usr/lib/iipimage-server/iipsrv.fcgi")
 WIDTH, HEIGHT, TILE = 4000, 3000, 256
@@ -252,7 +253,13 @@ def run(quick: bool, against: Path | None = None) -> dict[str, Any]:
                 runs: dict[str, list[dict[str, Any]]] = {who: [] for who in names}
                 for _ in range(rounds):
                     for who in names:
+                        before = cpu_seconds(servers[who]) if who in servers else None
                         got = measure(ports[who], _urls(urls, who), seconds, folder)
+                        if before is not None and got["rps"]:
+                            # (CPU per request of the gunicorn workers: steadier than the rate
+                            # on a machine whose two cores the load generator shares)
+                            used = cpu_seconds(servers[who]) - before
+                            got["cpu_us"] = used / (got["rps"] * seconds) * 1e6
                         runs[who].append(got)
                 bare = servers.pop("bare")
                 bare.terminate()
@@ -260,6 +267,11 @@ def run(quick: bool, against: Path | None = None) -> dict[str, Any]:
                 results[name_] = {
                     who: {
                         "rps": round(median(r["rps"] for r in got), 1),
+                        **(
+                            {"cpu_us": round(median(r["cpu_us"] for r in got), 1)}
+                            if all("cpu_us" in r for r in got)
+                            else {}
+                        ),
                         "p50_ms": median(r["p50_ms"] for r in got),
                         "p99_ms": median(r["p99_ms"] for r in got),
                         "failed": sum(r["failed"] for r in got),
@@ -290,6 +302,12 @@ def _targets(results: dict[str, Any], with_iip: bool) -> dict[str, Any]:
         return round(results[path]["ours"]["rps"] / results[path][to]["rps"], 3)
 
     targets = {"thumbnail / bare >= 0.8": ratio("thumbnail (400 px)", "bare")}
+    thumbnail = results["thumbnail (400 px)"]
+    if "cpu_us" in thumbnail["ours"] and "cpu_us" in thumbnail["bare"]:
+        # (the same in CPU per request: bare's / ours)
+        targets["(thumbnail, CPU per request: bare / ours)"] = round(
+            thumbnail["bare"]["cpu_us"] / thumbnail["ours"]["cpu_us"], 3
+        )
     if "against" in results["info.json"]:
         targets["(viewer tiles / against)"] = ratio("viewer tiles (256 px, every level)", "against")
     if with_iip:
@@ -310,12 +328,14 @@ def show(report: dict[str, Any]) -> None:
     )
     if not report["iipimage"]:
         print("IIPImage is not installed (make iipimage): compared with the bare app only")
-    print(f"{'path':40} {'who':>5} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}")
+    print(f"{'path':40} {'who':>5} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU us':>8}")
     for path, runs in report["results"].items():
         for who, r in runs.items():
             failed = f"  FAILED {r['failed']}" if r["failed"] else ""
+            cpu = f"{r['cpu_us']:8.1f}" if "cpu_us" in r else f"{'':8}"
             print(
-                f"{path:40} {who:>5} {r['rps']:9.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f}{failed}"
+                f"{path:40} {who:>5} {r['rps']:9.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {cpu}"
+                f"{failed}"
             )
     print(f"worker RSS (MB) before: {report['worker_rss_mb']['before']}, "
           f"after: {report['worker_rss_mb']['after']}")  # fmt: skip
