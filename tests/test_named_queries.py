@@ -296,6 +296,10 @@ def test_an_argument_may_hold_a_slash_as_percent_2f(app, client, book):
     assert r.status_code == 200, r.get_json()
     assert labels(r.get_json()) == ["slashed"]
     assert r.get_json()["label"] == {"en": ["Generated from 'pages' named query: shelf/b9"]}
+    # the manifest's id is the URL as the client sent it (a server keeps its request line)
+    path = f"/iiif-resource/{book.customer}/pages/shelf%2Fb9"
+    sent = client.get(path + "?x=1", environ_overrides={"RAW_URI": path + "?x=1"})
+    assert sent.get_json()["id"] == f"http://localhost{path}"
 
 
 def test_a_global_query_serves_every_customer_and_their_own_comes_first(client, book, bob):

@@ -1,4 +1,5 @@
-"""Delivery's HTTP: ``/iiif-img`` and ``/thumbs`` answered by a WSGI application of their own.
+"""Delivery's HTTP: ``/iiif-img``, ``/thumbs``, ``/auth`` and the manifests (``/iiif-resource``,
+``/iiif-manifest``) answered by a WSGI application of their own.
 
 A viewer asks for dozens of tiles a second, and sending a stored tile costs less than Flask's
 handling of the request around it (its contexts, its routing, the API's after-request hooks
@@ -336,10 +337,11 @@ def _preflight(environ: dict[str, Any]) -> Reply:
 
 
 def sent(environ: dict[str, Any]) -> str:
-    # The path and query as the client sent them (from the server's request line if it kept it).
-    sent = environ.get("RAW_URI") or environ.get("REQUEST_URI")
-    if sent:
-        parts = urlsplit(sent)
+    """Return the path and query as the client sent them (from the server's request line, if
+    it kept it)."""
+    line = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if line:
+        parts = urlsplit(line)
         return parts.path + (f"?{parts.query}" if parts.query else "")
     path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
     query = environ.get("QUERY_STRING", "")
