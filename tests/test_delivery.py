@@ -452,6 +452,9 @@ def test_the_console_shows_the_image(client, alice, ingested):
     ).data.decode()
     assert f'src="http://localhost/thumbs/{alice.customer}/1/d/full/max/0/default.jpg"' in page
     assert f'href="http://localhost{ingested}/info.json"' in page
+    manifest = f"/iiif-manifest/{alice.customer}/1/d"
+    assert f'href="http://localhost{manifest}"' in page
+    assert client.get(manifest).get_json()["items"][0]["width"] == WIDTH
 
 
 @pytest.mark.parametrize(
