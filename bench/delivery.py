@@ -45,7 +45,7 @@ import pyvips
 from app import create_app
 from app.ingest.derivatives import pyramid_key
 from app.storage.db import dispose
-from bench.http import RESULTS, cpu_seconds, rss_megabytes, start, wrk
+from bench.http import RESULTS, answers, cpu_seconds, rss_megabytes, start, wrk
 
 IIPSRV = Path("/usr/lib/iipimage-server/iipsrv.fcgi")
 WIDTH, HEIGHT, TILE = 4000, 3000, 256
@@ -162,17 +162,8 @@ fastcgi.server = ("/iipsrv" => ((
 """
     )
     process = subprocess.Popen([lighttpd, "-D", "-f", str(config)])
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(
-                f"http://127.0.0.1:{IIP}/iipsrv?IIIF={pyramid.name}/info.json", timeout=2
-            ).read()
-            return process
-        except OSError:
-            time.sleep(0.2)
-    process.kill()
-    return None
+    info = f"http://127.0.0.1:{IIP}/iipsrv?IIIF={pyramid.name}/info.json"
+    return process if answers(info, process, 20) else None
 
 
 def paths(customer: int, pyramid: Path, count: int) -> dict[str, dict[str, list[str]]]:

@@ -29,7 +29,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from statistics import median
 from typing import Any
@@ -42,6 +41,7 @@ from app.ingest.derivatives import pyramid_key
 from app.storage.db import dispose
 from bench.cpu import call, environ
 from bench.delivery import _origin
+from bench.http import answers
 
 # moto accepts any credentials; boto3 needs some to sign with.
 CREDENTIALS = {
@@ -73,14 +73,8 @@ def _moto(port: int) -> subprocess.Popen:
         stderr=subprocess.DEVNULL,
         env={**os.environ, **CREDENTIALS},
     )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).read()
-            return server
-        except OSError:
-            time.sleep(0.2)
-    server.kill()
+    if answers(f"http://127.0.0.1:{port}/", server, 30):
+        return server
     raise RuntimeError("moto_server did not start")
 
 

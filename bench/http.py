@@ -183,15 +183,22 @@ def start(port: int, app_path: str, env: dict[str, str], root: Path = ROOT) -> s
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 60
+    if answers(f"http://127.0.0.1:{port}/", process, 60):
+        return process
+    raise RuntimeError(f"{app_path} did not start on port {port}")
+
+
+def answers(url: str, process: subprocess.Popen, seconds: float) -> bool:
+    """Wait until ``url`` answers; False (``process`` killed) if it does not within ``seconds``."""
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).read()
-            return process
+            urllib.request.urlopen(url, timeout=2).read()
+            return True
         except OSError:
             time.sleep(0.2)
     process.kill()
-    raise RuntimeError(f"{app_path} did not start on port {port}")
+    return False
 
 
 def workers(master: subprocess.Popen) -> list[str]:

@@ -107,9 +107,9 @@ def test_every_fault_of_a_template_is_named():
         parse("foo=1&n1=x&canvas=s9")
     assert len(caught.value.faults) == 3
     assert [where for where, _ in caught.value.faults] == [
-        "queryTemplate: foo=1",
-        "queryTemplate: n1=x",
-        "queryTemplate: canvas=s9",
+        "foo=1",
+        "n1=x",
+        "canvas=s9",
     ]
 
 

@@ -17,7 +17,8 @@ def template_faults(loaded: Mapping[str, Any]) -> list[tuple[str, str]]:
     try:
         parse(loaded["queryTemplate"])
     except TemplateError as exc:
-        return exc.faults
+        return [(f"queryTemplate: {where}" if where else "queryTemplate", what)
+                for where, what in exc.faults]  # fmt: skip
     return []
 
 

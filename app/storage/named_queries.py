@@ -49,7 +49,8 @@ MAX_BATCHES = 100  # (the batches one query may name: each is a parameter of its
 class TemplateError(ValueError):
     """A template, or the arguments of a request of it, that cannot make a query.
 
-    ``faults``: (where, what is wrong) for each fault.
+    ``faults``: (where, what is wrong) for each fault; where: the pair of the template at fault
+    ("" for the whole template), or the argument.
     """
 
     def __init__(self, faults: list[tuple[str, str]]) -> None:
@@ -81,10 +82,10 @@ def parse(template: str) -> Template:
     manifest, appended, seen = None, [], set()
     pairs = [pair for pair in template.split("&") if pair]
     if not pairs:
-        faults.append(("queryTemplate", "is empty: give at least one key=value pair"))
+        faults.append(("", "is empty: give at least one key=value pair"))
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        where = f"queryTemplate: {pair}"
+        where = pair
         if not sep or not key or not value or "=" in value:
             faults.append((where, "is not key=value"))
             continue
