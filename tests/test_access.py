@@ -217,3 +217,26 @@ def test_what_is_open_is_the_size_asked_for(client, alice, registered):
     assert Image.open(io.BytesIO(r.data)).size == (400, 300)
     thumb = client.get(f"/thumbs/{alice.customer}/1/small/full/1024,/0/default.jpg")
     assert thumb.status_code == 401  # (made, but never served without the role)
+
+
+HUGE = "9" * 400
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"full/{HUGE},/0/default.jpg",
+        f"full/pct:{HUGE}/0/default.jpg",
+        f"pct:0,0,{HUGE},1/max/0/default.jpg",
+        f"0,0,{HUGE},1/max/0/default.jpg",
+        f"full/max/{HUGE}/default.jpg",
+    ],
+)
+@pytest.mark.parametrize("service", ["/iiif-img", "/iiif-img/v3", "/iiif-img/v2", "/thumbs"])
+def test_numbers_too_large_are_400_on_every_image_path(client, alice, registered, service, path):
+    if service == "/thumbs" and not path.startswith("full/"):
+        pytest.skip("thumbnails are of the full image only")
+    for image in ("open", "small"):  # (a restricted image's 400 says no more than an open one's)
+        r = client.get(f"{service}/{alice.customer}/1/{image}/{path}")
+        assert r.status_code == 400, (service, image, r.status_code, r.data[:200])
+        assert r.get_json()["violations"][0]["message"].endswith("digits")

@@ -165,3 +165,41 @@ def test_a_whole_request():
         "png",
     )
     assert found.media_type == "image/png"
+
+
+HUGE = "9" * 400  # (past what a float holds; int() of 4,301 digits and more refuses itself)
+
+
+@pytest.mark.parametrize(
+    ("region", "size", "rotation", "part"),
+    [
+        (f"0,0,{HUGE},10", "max", "0", "region"),
+        (f"{HUGE},0,10,10", "max", "0", "region"),
+        (f"pct:0,0,{HUGE},10", "max", "0", "region"),
+        (f"pct:{HUGE}.5,0,10,10", "max", "0", "region"),
+        ("full", f"{HUGE},", "0", "size"),
+        ("full", f",{HUGE}", "0", "size"),
+        ("full", f"!{HUGE},10", "0", "size"),
+        ("full", f"^!10,{HUGE}", "0", "size"),
+        ("full", f"pct:{HUGE}", "0", "size"),
+        ("full", f"^pct:{HUGE}", "0", "size"),
+        ("full", f"^{'9' * 5000},", "0", "size"),
+        ("full", "max", HUGE, "rotation"),
+        ("full", "max", f"!{HUGE}.0", "rotation"),
+        ("full", "1" + "0" * 15 + ",", "0", "size"),  # (16 digits)
+    ],
+)
+def test_numbers_of_too_many_digits_are_400_naming_the_part(region, size, rotation, part):
+    with pytest.raises(IIIFError) as caught:
+        parse(3, region, size, rotation, "default.jpg", W, H, LIMITS)
+    assert (caught.value.status, caught.value.part) == (400, part)
+    assert "digits" in caught.value.message
+
+
+def test_leading_zeros_and_long_fractions_are_ordinary_numbers():
+    assert parse_region("0" * 40 + "1,0,10,10", W, H) == (1, 0, 10, 10)
+    assert parse_size(3, "pct:50." + "0" * 400, W, H, LIMITS) == (500, 300)
+    assert parse_rotation("90." + "0" * 400) == (False, 90)
+    # 15 digits are a number (too large for this server, which says so).
+    with pytest.raises(IIIFError, match="larger than"):
+        parse_size(3, "^" + "9" * 15 + ",", W, H, LIMITS)

@@ -6,7 +6,10 @@ of the result, mirroring and rotation, quality and format. Each fault is a
 :class:`IIIFError` naming the part that is wrong: 400 for what the grammar does not allow or
 the image cannot give, 501 for what the API defines and this server does not do.
 
-Numbers are ASCII decimals only, as the grammar says (no signs, spaces or other digits).
+Numbers are ASCII decimals only, as the grammar says (no signs, spaces or other digits), of
+at most :data:`MAX_DIGITS` digits before any decimal point: a number past any image's extent
+(a pixel or a percentage beyond 10^15) asks for nothing this server could make, and one of
+hundreds of digits is past what a float holds.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ _PERCENT = re.compile(rf"pct:({_FLOAT}),({_FLOAT}),({_FLOAT}),({_FLOAT})")
 _SIZE_PCT = re.compile(rf"pct:({_FLOAT})")
 _SIZE_WH = re.compile(rf"(!)?({_INT})?,({_INT})?")
 _ROTATION = re.compile(rf"(!)?({_FLOAT})")
+MAX_DIGITS = 15
 
 
 class IIIFError(Exception):
@@ -35,6 +39,20 @@ class IIIFError(Exception):
     def __init__(self, part: str, message: str, status: int = 400) -> None:
         super().__init__(message)
         self.part, self.message, self.status = part, message, status
+
+
+def _whole(text: str, part: str, spelled: str) -> int:
+    # A whole number of the grammar, of at most MAX_DIGITS digits (leading zeros aside).
+    if len(text.lstrip("0")) > MAX_DIGITS:
+        raise IIIFError(part, f"{spelled!r} holds a number of more than {MAX_DIGITS} digits")
+    return int(text)
+
+
+def _decimal(text: str, part: str, spelled: str) -> float:
+    # A decimal of the grammar, of at most MAX_DIGITS digits before its point.
+    if len(text.partition(".")[0].lstrip("0")) > MAX_DIGITS:
+        raise IIIFError(part, f"{spelled!r} holds a number of more than {MAX_DIGITS} digits")
+    return float(text)
 
 
 @dataclass(frozen=True)
@@ -98,14 +116,14 @@ def parse_region(text: str, width: int, height: int) -> tuple[int, int, int, int
         return (width - side) // 2, (height - side) // 2, side, side
     found = _PIXELS.fullmatch(text)
     if found:
-        x, y, w, h = (int(v) for v in found.groups())
+        x, y, w, h = (_whole(v, "region", text) for v in found.groups())
     else:
         found = _PERCENT.fullmatch(text)
         if found is None:
             raise IIIFError(
                 "region", f"{text!r} is not full, square, x,y,w,h or pct:x,y,w,h (in decimals)"
             )
-        px, py, pw, ph = (float(v) for v in found.groups())
+        px, py, pw, ph = (_decimal(v, "region", text) for v in found.groups())
         x, y = round(px * width / 100), round(py * height / 100)
         w, h = round(pw * width / 100), round(ph * height / 100)
     if w == 0 or h == 0:
@@ -139,27 +157,32 @@ def parse_size(version: int, text: str, rw: int, rh: int, limits: Limits) -> tup
         return _largest(rw, rh, limits, upscale=upscale and version == 3)
     found = _SIZE_PCT.fullmatch(spec)
     if found:
-        n = float(found.group(1))
+        n = _decimal(found.group(1), "size", text)
         w, h = round(rw * n / 100), round(rh * n / 100)
     else:
         found = _SIZE_WH.fullmatch(spec)
         if found is None or (found.group(2) is None and found.group(3) is None):
             raise IIIFError("size", f"{text!r} is not max, w,, ,h, w,h, !w,h or pct:n")
-        confined, given_w, given_h = found.group(1), found.group(2), found.group(3)
+        confined = found.group(1)
+        given_w, given_h = (
+            None if v is None else _whole(v, "size", text) for v in found.group(2, 3)
+        )
         if confined and (given_w is None or given_h is None):
             raise IIIFError("size", f"{text!r}: !w,h needs both a width and a height")
         if confined:
-            scale = min(int(given_w) / rw, int(given_h) / rh)
+            assert given_w is not None and given_h is not None
+            scale = min(given_w / rw, given_h / rh)
             w, h = round(rw * scale), round(rh * scale)
             if not upscale and scale > 1:
                 raise IIIFError("size", f"{text!r} is larger than the region: ask for ^{text}")
         elif given_w is not None and given_h is not None:
-            w, h = int(given_w), int(given_h)
+            w, h = given_w, given_h
         elif given_w is not None:
-            w = int(given_w)
+            w = given_w
             h = round(rh * w / rw)
         else:
-            h = int(given_h)
+            assert given_h is not None
+            h = given_h
             w = round(rw * h / rh)
     if w < 1 or h < 1:
         raise IIIFError("size", f"{text!r} makes an image with no pixels")
@@ -180,7 +203,7 @@ def parse_rotation(text: str) -> tuple[bool, float]:
     found = _ROTATION.fullmatch(text)
     if found is None:
         raise IIIFError("rotation", f"{text!r} is not a number of degrees (or ! and one)")
-    degrees = float(found.group(2))
+    degrees = _decimal(found.group(2), "rotation", text)
     if degrees > 360:
         raise IIIFError("rotation", f"{text!r} is more than 360 degrees")
     return bool(found.group(1)), degrees % 360
