@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -77,9 +78,10 @@ def test_files_are_published_read_and_removed(s3_endpoint, bucket, tmp_path):
         "pre/d/x/2/thumbs/100.jpg",
     ]
     assert files.read("d/x/2/thumbs/100.jpg") == b"jpeg 2"
-    local = files.local("d/x/1/pyramid.tif")
-    assert local is not None and local.read_bytes() == b"tiff 1"
-    assert files.read("d/x/3/pyramid.tif") is None and files.local("d/x/3/pyramid.tif") is None
+    opened = files.open("d/x/1/pyramid.tif")
+    assert opened is not None and opened.read() == b"tiff 1"
+    opened.close()
+    assert files.read("d/x/3/pyramid.tif") is None and files.open("d/x/3/pyramid.tif") is None
     files.remove("d/x", keep="2")
     assert objects(s3_endpoint, bucket) == ["pre/d/x/2/pyramid.tif", "pre/d/x/2/thumbs/100.jpg"]
     assert files.read("d/x/1/pyramid.tif") is None  # (gone from this machine's cache too)
@@ -144,6 +146,16 @@ def test_the_cache_keeps_within_its_size_least_recently_used_out_first(
 @pytest.fixture
 def bucket_app(database_url, tmp_path, s3_endpoint, bucket):
     """An app whose derivatives are in the bucket; what its machine keeps is in tmp/web."""
+    yield from _bucket_app(database_url, tmp_path, s3_endpoint, bucket, {})
+
+
+@pytest.fixture
+def small_cache_app(database_url, tmp_path, s3_endpoint, bucket):
+    """The same, with a cache smaller than one pyramid of tests/conftest's photo."""
+    yield from _bucket_app(database_url, tmp_path, s3_endpoint, bucket, {"CACHE_MB": 0.01})
+
+
+def _bucket_app(database_url, tmp_path, s3_endpoint, bucket, more):
     from app import create_app
     from app.storage.db import dispose
 
@@ -157,6 +169,7 @@ def bucket_app(database_url, tmp_path, s3_endpoint, bucket):
             "CACHE_DIR": str(tmp_path / "web" / "cache"),
             "STORAGE_DIR": str(tmp_path / "web" / "storage"),
             "ORIGIN_ALLOW_PRIVATE": True,
+            **more,
         }
     )
     yield app
@@ -226,3 +239,35 @@ def test_a_web_process_and_a_worker_share_nothing_but_the_bucket(
         r = client.get(f"/iiif-img/{c}/1/w{i}/full/100,/0/default.jpg")
         assert r.status_code == 200, r.get_json()
     assert not (tmp_path / "web" / "storage" / "derivatives").exists()
+
+
+def test_a_pyramid_evicted_while_it_is_read_is_read_all_the_same(small_cache_app, origin):
+    """Regions of three images read at once through a cache smaller than one: each read
+    evicts the others' files, and every one of them is still answered."""
+    api = customer_with_space(small_cache_app, "evicted")
+    c = api.customer
+    for name in "abc":
+        r = api.put(f"/customers/{c}/spaces/1/images/{name}", {"origin": origin.url("photo.jpg")})
+        assert r.get_json()["width"] == 640, r.get_json()
+    cache = Path(small_cache_app.config["CACHE_DIR"])
+    failures: list[tuple[int, str]] = []
+
+    def read(name: str) -> None:
+        client = small_cache_app.test_client()
+        for i in range(40):
+            r = client.get(f"/iiif-img/{c}/1/{name}/full/{100 + i},/0/default.jpg")
+            if r.status_code != 200:
+                failures.append((r.status_code, r.get_data(as_text=True)[:200]))
+
+    threads = [threading.Thread(target=read, args=(name,)) for name in "abcabc"]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    # Still bounded: once the reads are over, one more keeps no more than the file it read
+    # (a file larger than the whole cache is kept alone).
+    client = small_cache_app.test_client()
+    assert client.get(f"/iiif-img/{c}/1/a/full/99,/0/default.jpg").status_code == 200
+    sizes = [p.stat().st_size for p in cache.iterdir() if not p.name.startswith(".")]
+    assert len(sizes) == 1, sizes

@@ -12,7 +12,6 @@ import functools
 import json
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pyvips
@@ -75,12 +74,19 @@ class Pyramid:
         """The height of the image."""
         return self.levels[0][1]
 
-    def local(self) -> Path:
-        """Return the pyramid's file on this machine (for libvips to read regions from)."""
-        path = self.files.local(self.key)
-        if path is None:
+    def page(self, level: int) -> pyvips.Image:
+        """Return one level of the pyramid for libvips to read regions from.
+
+        libvips reads through a descriptor of the file opened here, which stays readable
+        while the image is in use, whatever a cache does with the file meanwhile (by its
+        path, libvips would open it again when it reads pixels, by then perhaps evicted).
+        """
+        file = self.files.open(self.key)
+        if file is None:
             raise FileNotFoundError(self.key)
-        return path
+        with file:  # (the source holds a duplicate of the descriptor)
+            source = pyvips.Source.new_from_descriptor(file.fileno())
+        return pyvips.Image.new_from_source(source, "", page=level, access="random")
 
     def tile(self, level: int, column: int, row: int) -> bytes | None:
         """Return one stored tile as a JPEG of its own (an edge tile at its own size), or None
@@ -113,10 +119,11 @@ def open_pyramid(files: Files, keys: tuple[int, int, str], generation: int) -> P
     if found is not None:
         index = json.loads(found)
     else:
-        path = files.local(key)
-        if path is None:
+        file = files.open(key)
+        if file is None:
             return None
-        index = read_tile_index(path)
+        with file:
+            index = read_tile_index(file)
     return Pyramid(
         files,
         key,
@@ -249,7 +256,7 @@ def _scaled(pyramid: Pyramid, asked: ImageRequest) -> pyvips.Image:
     # result is not shifted (cropping the scaled pixels instead was off by up to half a pixel
     # of the result: 4 pixels of the image at 1/9 of its size).
     level = _level(pyramid, asked)
-    image = pyvips.Image.new_from_file(str(pyramid.local()), page=level, access="random")
+    image = pyramid.page(level)
     x, y, w, h = asked.region
     # Each pixel of level k is 2^k x 2^k pixels of the image (a level drops an odd last row or
     # column rather than stretch to cover it).

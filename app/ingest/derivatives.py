@@ -194,7 +194,7 @@ def _ready_pyramid(file: IO[bytes]) -> tuple[int, int] | None:
     return (width, height) if last[0] <= TILE and last[1] <= TILE else None
 
 
-def read_tile_index(pyramid: Path) -> dict[str, Any]:
+def read_tile_index(pyramid: Path | IO[bytes]) -> dict[str, Any]:
     """Return where the tiles of a pyramid lie: for each level (full size first) its width and
     height, the offset and length in the file of each JPEG tile (row by row), and the JPEG
     tables its tiles share (base64); no edge tiles (tifffile reads only the headers)."""

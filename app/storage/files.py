@@ -18,7 +18,7 @@ import tempfile
 import threading
 import uuid
 from pathlib import Path
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 from urllib.parse import urlsplit
 
 import boto3
@@ -45,8 +45,13 @@ class Files(Protocol):
         remove the folder."""
         ...
 
-    def local(self, key: str) -> Path | None:
-        """Return a local path to read the file ``key`` from, or None when there is none."""
+    def open(self, key: str) -> IO[bytes] | None:
+        """Return the file ``key`` open for reading, or None when there is none.
+
+        What is open stays readable whatever happens to the file meanwhile (a cache's
+        eviction, a new registration's publishing): a path could name nothing by the time
+        it was opened.
+        """
         ...
 
     def read(self, key: str) -> bytes | None:
@@ -84,9 +89,11 @@ class LocalFiles:
             shutil.rmtree(old, ignore_errors=True)
         os.replace(folder, target)
 
-    def local(self, key: str) -> Path | None:
-        path = self.root / key
-        return path if path.is_file() else None
+    def open(self, key: str) -> IO[bytes] | None:
+        try:
+            return (self.root / key).open("rb")
+        except (FileNotFoundError, IsADirectoryError):
+            return None
 
     def read(self, key: str) -> bytes | None:
         try:
@@ -226,7 +233,22 @@ class BucketFiles:
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
-    def local(self, key: str) -> Path | None:
+    def open(self, key: str) -> IO[bytes] | None:
+        # (a file evicted between its fetch and its opening is fetched again)
+        for _ in range(3):
+            path = self.cached(key)
+            if path is None:
+                return None
+            try:
+                return path.open("rb")
+            except FileNotFoundError:
+                continue
+        raise OSError(f"{key} was evicted from the cache as soon as it was fetched, three times")
+
+    def cached(self, key: str) -> Path | None:
+        """Return the file ``key`` in this machine's cache (fetched, if it was not), or None
+        when the bucket has none. A path may name nothing by the time it is read: read
+        through :meth:`open`."""
         found = self.cache.get(key)
         if found is not None:
             return found
@@ -240,11 +262,11 @@ class BucketFiles:
             return self.cache.put(key, body)
 
     def read(self, key: str) -> bytes | None:
-        path = self.local(key)
-        try:
-            return path.read_bytes() if path is not None else None
-        except FileNotFoundError:  # (removed from the cache by another process meanwhile)
-            return self.read(key)
+        file = self.open(key)
+        if file is None:
+            return None
+        with file:
+            return file.read()
 
     def read_range(self, key: str, offset: int, length: int) -> bytes | None:
         path = self.cache.get(key)
@@ -275,7 +297,7 @@ class BucketFiles:
 
         def fetch() -> None:
             try:
-                self.local(key)
+                self.cached(key)
             except Exception:  # (the next read tries again; this one is only ahead of time)
                 log.warning("fetching %s into the cache failed", key, exc_info=True)
             finally:
