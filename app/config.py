@@ -61,6 +61,14 @@ class Config:
         # One deadline for a whole fetch (connect, headers, body) by an ingest worker.
         self.ORIGIN_TOTAL_TIMEOUT: float = float(os.environ.get("DLCS_ORIGIN_TOTAL_TIMEOUT", 300))
         self.MAX_IMAGE_PIXELS: int = int(os.environ.get("DLCS_MAX_IMAGE_PIXELS", 250_000_000))
+        # Each origin is decoded in a process of its own: the memory its decoders may take at
+        # once (an image that would need more to decode is refused before decoding), and the
+        # longest it may take (then it is ended).
+        self.INGEST_MEMORY_MB: float = float(os.environ.get("DLCS_INGEST_MEMORY_MB", 1024))
+        self.INGEST_SECONDS: float = float(os.environ.get("DLCS_INGEST_SECONDS", 300))
+        # An image whose file ends before its pixels do: "error" (its ingest fails, saying so),
+        # or "warning" (made as far as it goes, the rest grey, and the image's warning says so).
+        self.INGEST_TRUNCATED: str = os.environ.get("DLCS_INGEST_TRUNCATED", "error")
         # The largest image the IIIF Image API makes (declared as maxWidth/maxHeight, maxArea).
         self.IIIF_MAX_WIDTH: int = int(os.environ.get("DLCS_IIIF_MAX_WIDTH", 10_000))
         self.IIIF_MAX_AREA: int = int(os.environ.get("DLCS_IIIF_MAX_AREA", 25_000_000))

@@ -2,6 +2,6 @@
 
 from flask.cli import FlaskGroup
 
-from app import create_app
+from app.factory import create_app
 
 main = FlaskGroup(create_app=create_app, help="The DLCS Image API server.")

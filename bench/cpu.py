@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from app import create_app
+from app.factory import create_app
 from app.storage.db import dispose
 from bench import least
 from bench.bare import app as bare

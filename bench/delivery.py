@@ -42,7 +42,7 @@ from typing import Any
 
 import pyvips
 
-from app import create_app
+from app.factory import create_app
 from app.ingest.derivatives import pyramid_key
 from app.storage.db import dispose
 from bench.http import RESULTS, answers, cpu_seconds, rss_megabytes, start, wrk

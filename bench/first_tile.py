@@ -35,7 +35,7 @@ from typing import Any
 
 import boto3
 
-from app import create_app
+from app.factory import create_app
 from app.delivery.images import open_pyramid
 from app.ingest.derivatives import pyramid_key
 from app.storage.db import dispose

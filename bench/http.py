@@ -73,7 +73,7 @@ end
 
 def seed(url: str, small: int, big: int) -> dict[str, Any]:
     """Fill a fresh database: a customer with a key, 10k images in space 1, 1M in space 2."""
-    from app import create_app
+    from app.factory import create_app
     from app.resources.collections import encode_cursor
     from app.storage.db import make_engine, upgrade
     from app.storage.models import CHILDREN, TABLES

@@ -80,7 +80,7 @@ def fresh_database(url: str | None, folder: Path) -> tuple[str, Any]:
 
 def run(count: int, workers: int, database: str | None, broker: str | None, body: bytes) -> dict:
     """Time one batch of ``count`` images ingested by ``workers`` worker processes."""
-    from app import create_app
+    from app.factory import create_app
     from app.storage.db import make_engine, upgrade
 
     folder = Path(tempfile.mkdtemp(prefix="dlcs-bench-"))

@@ -39,7 +39,7 @@ CONNECTIONS = 4  # (enough to keep both workers busy; a manifest of 10,000 canva
 
 def seed(url: str) -> int:
     """Fill the database: a customer, its space 1 with the books' pages, and a role."""
-    from app import create_app
+    from app.factory import create_app
     from app.storage.db import dispose, make_engine, upgrade
     from app.storage.models import CHILDREN, TABLES
 

@@ -22,7 +22,7 @@ from pyld import jsonld as pyld
 from sqlalchemy import create_engine, delete, text
 from sqlalchemy.engine import make_url
 
-from app import create_app
+from app.factory import create_app
 from app.storage.db import dispose as dispose_app
 from app.storage.db import make_engine, upgrade
 from app.storage.models import metadata

@@ -159,7 +159,7 @@ def test_the_server_processes_its_queue_in_a_thread(app, alice, origin):
 
 
 def test_nothing_queued_is_lost_across_a_restart(app, alice, origin, database_url):
-    from app import create_app
+    from app.factory import create_app
 
     batch = submit(alice, [member(origin, f"r{i}") for i in range(3)]).get_json()
     restarted = create_app(

@@ -7,7 +7,7 @@ import json
 import pytest
 from sqlalchemy.engine import make_url
 
-from app import create_app
+from app.factory import create_app
 from app.storage.db import dispose
 from tests.conftest import basic, make_customer
 

@@ -134,7 +134,7 @@ def test_plain_json_is_served_when_preferred(anon):
 
 
 def test_public_base_url_is_used_for_every_iri(database_url, tmp_path):
-    from app import create_app
+    from app.factory import create_app
 
     app = create_app(
         {

@@ -156,7 +156,7 @@ def small_cache_app(database_url, tmp_path, s3_endpoint, bucket):
 
 
 def _bucket_app(database_url, tmp_path, s3_endpoint, bucket, more):
-    from app import create_app
+    from app.factory import create_app
     from app.storage.db import dispose
 
     app = create_app(

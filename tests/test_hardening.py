@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import socket
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -296,7 +298,7 @@ def test_a_statement_that_runs_too_long_is_ended_by_postgresql(database_url):
         pytest.skip("a statement timeout is PostgreSQL's")
     from flask import jsonify
 
-    from app import create_app
+    from app.factory import create_app
     from app.storage.db import connection, dispose
 
     settings = {"DATABASE_URL": database_url, "AUTO_MIGRATE": False, "EMBEDDED_WORKER": False}
@@ -409,17 +411,28 @@ def test_an_origin_that_trickles_is_cut_off_at_the_fetch_deadline(origin, part):
 # -- no ingest is lost, and no request waits on an origin for long ---------------------------------
 
 
-def test_an_immediate_ingest_past_its_time_is_left_to_the_queue(app, alice, origin):
+def test_an_immediate_ingest_past_its_time_answers_202_and_reads_the_origin_once(
+    app, alice, origin
+):
+    """The request stops waiting; its fetch goes on into the job (no second fetch)."""
     app.config["IMMEDIATE_INGEST_SECONDS"] = 0.5
+    name = f"slow-{uuid.uuid4().hex}.jpg"
+    shutil.copyfile(origin.folder / "photo.jpg", origin.folder / name)
     path = image_url(alice, "slow")
-    r = alice.put(path, {"origin": origin.url("delay/2000/photo.jpg")})
+    r = alice.put(path, {"origin": origin.url(f"delay/2000/{name}")})
     assert r.status_code == 202
     assert "Preference-Applied" not in r.headers  # (no Prefer was sent)
     doc = r.get_json()
     assert doc["ingesting"] is True and doc["error"] == "" and "width" not in doc
-    assert app.extensions["dlcs.queue"].drain() == 1  # (with the whole fetch's deadline)
+    assert app.extensions["dlcs.queue"].drain() == 0  # (the request's thread holds the job)
+    deadline = time.monotonic() + 30
+    while alice.get(path).get_json()["ingesting"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
     doc = alice.get(path).get_json()
     assert (doc["width"], doc["ingesting"], doc["error"]) == (640, False, "")
+    assert origin.hits[f"/delay/2000/{name}"] == 1
+    assert app.extensions["dlcs.queue"].drain() == 0  # (done: no job is left to run again)
 
 
 def _waiting_image(app, alice, origin_url: str, lease: float):

@@ -173,7 +173,7 @@ def test_turtle_body_is_accepted_for_put(stored):
 # A worker that only ever reads and writes compact JSON-LD never loads pyld and the RDF code.
 _ONLY_WHEN_NEEDED = """
 import base64, json, sys
-from app import create_app  # (not tests.conftest: it imports pyld)
+from app.factory import create_app  # (not tests.conftest: it imports pyld)
 
 app = create_app({"DATABASE_URL": sys.argv[1], "AUTO_MIGRATE": False, "EMBEDDED_WORKER": False})
 made = json.loads(app.test_cli_runner().invoke(args=["customer", "create", "c"]).output)

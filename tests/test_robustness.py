@@ -57,7 +57,7 @@ def test_deeply_odd_json_values_are_400(alice):
 
 
 def test_error_instance_uses_the_public_base_url(database_url):
-    from app import create_app
+    from app.factory import create_app
 
     app = create_app(
         {

@@ -11,7 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
-from app import create_app
+from app.factory import create_app
 from app.storage.models import metadata
 from app.storage.store import store
 from tests.conftest import BASE

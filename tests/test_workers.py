@@ -34,7 +34,7 @@ pytestmark = pytest.mark.skipif(not broker_reachable(), reason="RabbitMQ is not 
 def broker_app(database_url, tmp_path):
     from kombu import Connection
 
-    from app import create_app
+    from app.factory import create_app
 
     name = f"dlcs-test-{uuid.uuid4().hex[:8]}"
     config = {

@@ -305,6 +305,15 @@ IMAGE = Class(
             path="/thumbs/{customer}/{space}/{image}",
             present_if="width",
         ),
+        # Added by this server.
+        Prop(
+            "warning",
+            "xsd:string",
+            "What ingest noticed that did not stop it: an origin whose file ends before its "
+            "pixels do, when the server records that as a warning (DLCS_INGEST_TRUNCATED)",
+            readonly=True,
+            default="",
+        ),
     ),
     operations=(
         _get("Image", "Retrieve a Image"),

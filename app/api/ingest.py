@@ -7,10 +7,10 @@ in the request (immediate mode) or on the queue (``Prefer: respond-async``, and 
 
 from __future__ import annotations
 
-import datetime as dt
+import logging
 import secrets
+import threading
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 
 from flask import Response, current_app, request
@@ -20,8 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from app import resources
 from app.ingest import service
 from app.ingest.derivatives import remove_derivatives
-from app.ingest.fetch import Overdue
-from app.ingest.queue import MARGIN, Job, Queue
+from app.ingest.queue import Job, Queue
 from app.resources import Behaviour
 from app.storage.db import connection
 from app.storage.models import MAX_INTEGER, TABLES
@@ -30,6 +29,8 @@ from app.web import links, responses
 from app.web.errors import ApiError, bad_request
 from vocab import dlcs
 from vocab.model import Class
+
+log = logging.getLogger(__name__)
 
 IMAGE = dlcs.get("Image")
 BATCH = dlcs.get("Batch")
@@ -66,10 +67,11 @@ def requeue(conn: Connection, keys: Mapping[str, Any], batch: int | None = None)
 def start(conn: Connection, jobs: list[Job], *, asynchronous: bool) -> resources.FollowUp:
     """Write the jobs in the transaction; return what to do with them after the commit.
 
-    Asynchronous: hand them to the background and answer 202. Otherwise the request ingests
-    them itself, holding them for at most DLCS_IMMEDIATE_INGEST_SECONDS; a fetch that takes
-    longer is handed to the background (202), and should the process die meanwhile, the
-    jobs' lease runs out and the background takes them up.
+    Asynchronous: hand them to the background and answer 202. Otherwise the request runs
+    them, held as a worker holds a job, on a thread of its own, and waits for them at most
+    DLCS_IMMEDIATE_INGEST_SECONDS: past that it answers 202 and the thread goes on, so an
+    origin slower than that is fetched once, by this process. Should the process die
+    meanwhile, the jobs' lease runs out and the queue takes them up.
     """
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     queue: Queue = app.extensions["dlcs.queue"]
@@ -81,24 +83,24 @@ def start(conn: Connection, jobs: list[Job], *, asynchronous: bool) -> resources
             return 202
 
         return hand_over
-    seconds = float(app.config["IMMEDIATE_INGEST_SECONDS"])
-    held = queue.hold(conn, jobs, dt.timedelta(seconds=seconds) + MARGIN)
+    held = queue.hold(conn, jobs, queue.lease)
 
     def run() -> int | None:
-        settings = service.settings_of(app)
-        settings = replace(
-            settings,
-            fetch=replace(settings.fetch, total_timeout=seconds),
-            hand_over_overdue=True,
-        )
-        try:
-            for job in jobs:
-                service.ingest(app.extensions["dlcs.engine"], settings, job.keys, job.generation)
-        except Overdue:
-            queue.hand_over(held)
-            return 202
-        queue.finished(held)
-        return None
+        engine, settings = app.extensions["dlcs.engine"], service.settings_of(app)
+
+        def work() -> None:
+            try:
+                for job in jobs:
+                    service.ingest(engine, settings, job.keys, job.generation)
+            except Exception:  # (the jobs stay held: the queue runs them once the lease ends)
+                log.exception("an immediate ingest failed; the queue will run it again")
+                return
+            queue.finished(held)
+
+        thread = threading.Thread(target=work, name="dlcs-immediate-ingest", daemon=True)
+        thread.start()
+        thread.join(float(app.config["IMMEDIATE_INGEST_SECONDS"]))
+        return 202 if thread.is_alive() else None
 
     return run
 

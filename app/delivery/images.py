@@ -17,7 +17,8 @@ from typing import Any
 import pyvips
 
 from app.delivery.iiif import FORMATS, QUALITIES, ImageRequest, Limits
-from app.ingest.derivatives import TILE, edges_key, index_key, pyramid_key, read_tile_index
+from app.ingest.decode import TILE, read_tile_index
+from app.ingest.derivatives import edges_key, index_key, pyramid_key
 from app.storage.files import Files
 
 CONTEXTS = {
@@ -51,7 +52,7 @@ SUPPORTS_2 = [
 
 @dataclass(frozen=True)
 class Pyramid:
-    """An image's pyramid, as its index says (:func:`app.ingest.derivatives.make_tile_index`):
+    """An image's pyramid, as its index says (:func:`app.ingest.decode.make_tile_index`):
     for each level (full size first) its extent, where each of its JPEG tiles lies in the
     pyramid's file with the JPEG tables they share, and where its edge tiles lie."""
 

@@ -272,7 +272,7 @@ def _thumbnail(
     width: int, height: int, policy_sizes: tuple[int, ...], open_side: int | None
 ) -> tuple[int, int, int] | None:
     """Return the width, height and bounding square of the thumbnail a canvas shows: of the
-    sizes ingest made (:func:`app.ingest.derivatives.make_thumbnails`), the largest no larger
+    sizes ingest made (:func:`app.ingest.decode.make_thumbnails`), the largest no larger
     than THUMBNAIL, else the smallest; of an image with roles, only one open to anyone
     (``open_side``: the longest side open), and none when no size made is.
 

@@ -26,11 +26,9 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 from urllib3.util.timeout import _DEFAULT_TIMEOUT
 
+from app.ingest.errors import IngestError
+
 CHUNK = 64 * 1024
-
-
-class IngestError(Exception):
-    """Why an origin could not be ingested, in words for the image's ``error``."""
 
 
 class Overdue(IngestError):
@@ -55,16 +53,19 @@ class FetchSettings:
 
 @dataclass
 class Fetched:
-    """A fetched origin: its bytes in a temporary file, and what the server said of them."""
+    """A fetched origin: the file its bytes are in (a temporary one, removed on
+    :meth:`close`, or a ``file:`` origin itself), and what the server said of them."""
 
-    file: IO[bytes]
+    path: str
     size: int
     content_type: str | None = None
     url: str = ""
+    temporary: IO[bytes] | None = None
 
     def close(self) -> None:
-        """Release the temporary file."""
-        self.file.close()
+        """Remove the temporary file, if any."""
+        if self.temporary is not None:
+            self.temporary.close()
 
 
 # Special-purpose ranges of the IANA registries (RFC 6890 and later) that an origin may never
@@ -298,7 +299,8 @@ def _describe(exc: requests.RequestException, url: str) -> str:
 
 
 def _spool(chunks: Any, settings: FetchSettings) -> tuple[IO[bytes], int]:
-    spool = tempfile.SpooledTemporaryFile(max_size=16 * 2**20)  # noqa: SIM115 - returned open
+    # Into a file with a name: the process that decodes it (app.ingest.sandbox) opens it.
+    spool = tempfile.NamedTemporaryFile(prefix="dlcs-origin-")  # noqa: SIM115 - returned open
     size = 0
     for chunk in chunks:
         size += len(chunk)
@@ -306,7 +308,7 @@ def _spool(chunks: Any, settings: FetchSettings) -> tuple[IO[bytes], int]:
             spool.close()
             raise IngestError(f"the origin is over the limit of {settings.max_bytes} bytes")
         spool.write(chunk)
-    spool.seek(0)
+    spool.flush()
     return spool, size
 
 
@@ -339,7 +341,8 @@ def fetch_http(url: str, settings: FetchSettings) -> Fetched:
                 if deadline.expired:  # (a body cut short when its time was up)
                     file.close()
                     raise deadline.overdue()
-                return Fetched(file, size, response.headers.get("Content-Type"), response.url)
+                kind = response.headers.get("Content-Type")
+                return Fetched(file.name, size, kind, response.url, temporary=file)
         except requests.RequestException as exc:
             if deadline.expired:
                 raise deadline.overdue() from exc
@@ -358,7 +361,10 @@ def fetch_file(url: str, settings: FetchSettings) -> Fetched:
         size = path.stat().st_size
         if size > settings.max_bytes:
             raise IngestError(f"the origin is over the limit of {settings.max_bytes} bytes")
-        return Fetched(open(path, "rb"), size, None, url)
+        if not path.is_file():
+            raise IngestError(f"{path} is not a file")
+        with path.open("rb"):  # (readable by this process, so by the one that decodes it)
+            return Fetched(str(path), size, None, url)
     except FileNotFoundError as exc:
         raise IngestError(f"there is no file {path}") from exc
     except OSError as exc:

@@ -18,6 +18,7 @@ idempotent.
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import logging
 import threading
@@ -28,6 +29,7 @@ from flask import Flask
 from sqlalchemy import Connection, Engine, delete, insert, or_, select, update
 
 from app.ingest import service, tasks
+from app.storage.files import files_of
 from app.storage.models import TABLES, ingest_jobs
 from app.storage.store import now, store
 
@@ -35,7 +37,7 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
 POLL_SECONDS = 1.0
-# How long a holder may take beyond the fetch's own deadline: measuring, thumbnails, recording.
+# How long a holder may take beyond the fetch's and the decoding's deadlines: publishing, recording.
 MARGIN = dt.timedelta(minutes=2)
 SWEEP_SECONDS = 5.0
 SWEEP_BATCH = 500
@@ -83,8 +85,9 @@ class Queue:
     def __init__(self, engine: Engine, settings: service.IngestSettings) -> None:
         self.engine = engine
         self.settings = settings
-        # What a worker holds a job for: the whole fetch, and what follows it.
-        self.lease = dt.timedelta(seconds=settings.fetch.total_timeout) + MARGIN
+        # What a worker holds a job for: the whole fetch, the whole decoding, and the rest.
+        work = settings.fetch.total_timeout + settings.seconds
+        self.lease = dt.timedelta(seconds=work) + MARGIN
 
     def hold(self, conn: Connection, jobs: list[Job], lease: dt.timedelta) -> Held:
         """Write jobs in the caller's transaction, held by a new token for ``lease``."""
@@ -275,3 +278,22 @@ class CeleryQueue(Queue):
     def stop(self) -> None:
         """Stop :meth:`sweep_forever`."""
         self.stopping.set()
+
+
+def init_app(app: Flask) -> None:
+    """Choose the queue (a broker if configured, else embedded) and start the embedded worker."""
+    app.extensions["dlcs.files"] = files_of(app.config, app.instance_path)
+    engine, settings = app.extensions["dlcs.engine"], service.settings_of(app)
+    if app.config.get("BROKER_URL"):
+        app.extensions["dlcs.queue"] = CeleryQueue(app, engine, settings)
+        return
+    queue = EmbeddedQueue(engine, settings)
+    app.extensions["dlcs.queue"] = queue
+    if app.config.get("EMBEDDED_WORKER"):
+
+        @app.before_request
+        def _start_worker() -> None:
+            # Started by the first request, so that CLI commands never run one.
+            if queue.thread is None and not queue.stopping.is_set():
+                queue.start()
+                atexit.register(queue.stop)

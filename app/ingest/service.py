@@ -1,9 +1,11 @@
-"""Ingesting one registration of an image: fetch, inspect, make thumbnails, record.
+"""Ingesting one registration of an image: fetch, decode and make, record.
 
 :func:`ingest` is idempotent and safe to run more than once for the same job (delivery is at
 least once): it does nothing unless the image is still waiting for exactly this registration
 (``generation``), and it records its result only under that same condition, in one UPDATE.
-No database transaction is held open while the origin is fetched.
+No database transaction is held open while the origin is fetched. This process fetches the
+origin; a child process bounded in memory and time (:mod:`app.ingest.sandbox`) reads it and
+makes what is served of it, which this process publishes.
 """
 
 from __future__ import annotations
@@ -11,32 +13,21 @@ from __future__ import annotations
 import logging
 import shutil
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
-import pyvips
 from flask import Flask
 from sqlalchemy import Engine, select, update
 
-from app.ingest.derivatives import (
-    MADE,
-    make_pyramid,
-    make_thumbnails,
-    make_tile_index,
-    registration_prefix,
-    remove_derivatives,
-)
-from app.ingest.fetch import FetchSettings, IngestError, Overdue, fetch
-from app.ingest.inspect import Inspected, check_family, inspect
+from app.ingest import decode, sandbox
+from app.ingest.derivatives import registration_prefix, remove_derivatives
+from app.ingest.errors import IngestError
+from app.ingest.fetch import FetchSettings, fetch
 from app.storage.files import Files
 from app.storage.models import CHILDREN, TABLES
 from app.storage.store import now, store
 
 log = logging.getLogger(__name__)
-
-# The policies ingest applies, named by the links it sets on the image (an image's is the one
-# its pyramid was made by).
-OPTIMISATION_POLICIES = {"image": MADE, "video": "video-max", "audio": "audio-max"}
 
 
 @dataclass(frozen=True)
@@ -45,11 +36,9 @@ class IngestSettings:
 
     fetch: FetchSettings
     files: Files
-    max_pixels: int
+    limits: decode.Limits
+    seconds: float = 300.0  # (the longest one origin's decoding and making may take)
     thumbnail_policy: str = "default"
-    # A fetch past its deadline is not recorded as a failure but raised (Overdue): the
-    # request that ran it hands the job to the queue, which fetches with the full deadline.
-    hand_over_overdue: bool = False
 
 
 def policy_sizes(engine: Engine, policy: str) -> list[int]:
@@ -69,27 +58,27 @@ def _measure(
     generation: int,
     sizes: list[int],
     settings: IngestSettings,
-) -> tuple[Inspected, str | None]:
-    # What the origin is, and the image optimisation policy applied to it.
+) -> decode.Made:
+    # What the origin is and, for an image, its pyramid and thumbnails published.
     fetched = fetch(source, settings.fetch)
     try:
-        found = inspect(fetched.file, settings.max_pixels)
-        check_family(family, found)
-        policy = OPTIMISATION_POLICIES.get(found.kind)
-        if found.kind == "image":
-            folder = settings.files.work_folder()
-            try:
-                # The pyramid's extent is the image as shown (turned as its EXIF says).
-                width, height, policy = make_pyramid(fetched.file, folder)
-                make_tile_index(folder)
-                make_thumbnails(folder, sizes)
+        folder = settings.files.work_folder()
+        try:
+            made = sandbox.run(
+                decode.derive,
+                fetched.path,
+                str(folder),
+                family,
+                sizes,
+                settings.limits,
+                memory=settings.limits.memory,
+                seconds=settings.seconds,
+            )
+            if made.found.kind == "image":
                 settings.files.publish(folder, registration_prefix(keys, generation))
-            except (OSError, ValueError, SyntaxError, pyvips.Error) as exc:
-                raise IngestError(f"the image could not be decoded: {exc}") from exc
-            finally:
-                shutil.rmtree(folder, ignore_errors=True)  # (published, or given up)
-            found = replace(found, width=width, height=height)
-        return found, policy
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)  # (published, or given up)
+        return made
     finally:
         fetched.close()
 
@@ -99,6 +88,7 @@ def _failed(error: str) -> dict[str, Any]:
         "ingesting": False,
         "finished": now(),
         "error": error,
+        "warning": "",
         "width": None,
         "height": None,
         "media_type": None,
@@ -122,26 +112,25 @@ def process(
     if not source:
         return _failed("the image has no origin to ingest")
     try:
-        found, policy = _measure(source, family, keys, generation, sizes, settings)
+        made = _measure(source, family, keys, generation, sizes, settings)
     except IngestError as exc:
-        if isinstance(exc, Overdue) and settings.hand_over_overdue:
-            raise
         remove_derivatives(settings.files, keys)
         return _failed(str(exc))
     except Exception:
         log.exception("ingest of %s failed unexpectedly", dict(keys))
         remove_derivatives(settings.files, keys)
         return _failed("ingest failed unexpectedly; the failure was logged")
-    is_image = found.kind == "image"
+    found = made.found
     return {
         "ingesting": False,
         "finished": now(),
         "error": "",
+        "warning": made.warning,
         "width": found.width,
         "height": found.height,
         "media_type": found.media_type,
-        "imageOptimisationPolicy": policy,
-        "thumbnailPolicy": settings.thumbnail_policy if is_image else None,
+        "imageOptimisationPolicy": made.policy,
+        "thumbnailPolicy": settings.thumbnail_policy if found.kind == "image" else None,
     }
 
 
@@ -176,6 +165,11 @@ def ingest(
 def settings_of(app: Flask) -> IngestSettings:
     """Return the ingest settings of an app."""
     cfg = app.config
+    if cfg["INGEST_TRUNCATED"] not in decode.TRUNCATED:
+        raise ValueError(
+            f"DLCS_INGEST_TRUNCATED must be one of {', '.join(decode.TRUNCATED)}, "
+            f"not {cfg['INGEST_TRUNCATED']!r}"
+        )
     return IngestSettings(
         fetch=FetchSettings(
             allow_private=bool(cfg["ORIGIN_ALLOW_PRIVATE"]),
@@ -186,5 +180,10 @@ def settings_of(app: Flask) -> IngestSettings:
             total_timeout=float(cfg["ORIGIN_TOTAL_TIMEOUT"]),
         ),
         files=app.extensions["dlcs.files"],
-        max_pixels=int(cfg["MAX_IMAGE_PIXELS"]),
+        limits=decode.Limits(
+            max_pixels=int(cfg["MAX_IMAGE_PIXELS"]),
+            memory=int(float(cfg["INGEST_MEMORY_MB"]) * 2**20),
+            truncated=str(cfg["INGEST_TRUNCATED"]),
+        ),
+        seconds=float(cfg["INGEST_SECONDS"]),
     )
