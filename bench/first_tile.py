@@ -35,8 +35,8 @@ from typing import Any
 
 import boto3
 
-from app.factory import create_app
 from app.delivery.images import open_pyramid
+from app.factory import create_app
 from app.ingest.derivatives import pyramid_key
 from app.storage.db import dispose
 from bench.cpu import call, environ

@@ -48,7 +48,8 @@ def test_alcaeus_follows_links_and_finds_operations(server):
     assert found["page"]["types"] == ["http://www.w3.org/ns/hydra/core#Collection"]
     assert found["page"]["members"] == [f"{images}/pic"]
     assert found["page"]["view"] == f"{images}?pageSize=2"
-    assert len(found["documentation"]["imageProperties"]) == 25  # (the spec's 22, 2 services, warning)
+    # (the spec's 22, the 2 services, and warning)
+    assert len(found["documentation"]["imageProperties"]) == 25
     assert found["documentation"]["imageOperations"] == ["DELETE", "GET", "PATCH", "PUT"]
 
 

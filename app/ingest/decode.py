@@ -57,8 +57,15 @@ HEAD = 8192
 # The most directories a TIFF may have to be taken as a ready-made pyramid: one level a halving,
 # down to a tile, of a side of 2^40 pixels; no image within any pixel limit has more.
 MAX_LEVELS = 32
+# How libvips and glib say that an allocation (or a thread's stack) was refused.
+_OUT_OF_MEMORY = ("out of memory", "memory allocation", "Error creating thread")
 # What an origin's truncation does (DLCS_INGEST_TRUNCATED): fail its ingest, or be recorded.
 TRUNCATED = ("error", "warning")
+
+
+# Pillow finds its format plugins when it first opens a file: found once here, in the fork
+# server that imports this module (app.ingest.sandbox), rather than in each child (6 ms).
+Image.init()
 
 
 @dataclass(frozen=True)
@@ -116,7 +123,7 @@ def derive(origin: str, folder: str, family: str, sizes: list[int], limits: Limi
             make_tile_index(Path(folder))
             make_thumbnails(Path(folder), sizes)
         except (OSError, ValueError, SyntaxError, pyvips.Error) as exc:
-            if "out of memory" in str(exc) or "memory allocation" in str(exc):
+            if any(words in str(exc) for words in _OUT_OF_MEMORY):
                 raise MemoryError(str(exc)) from exc  # (as Python's own: the sandbox says it)
             raise IngestError(_decoding(exc)) from exc
     return Made(replace(found, width=width, height=height), policy, warning)

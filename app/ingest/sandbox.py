@@ -6,16 +6,16 @@ worker answering tiles, a ``dlcs worker``'s other jobs), so :func:`run` does the
 :mod:`app.ingest.decode` in a child process, which
 
 - limits its own memory before it starts (``RLIMIT_DATA``: what it has, plus what one ingest
-  may take, DLCS_INGEST_MEMORY_MB): an allocation past it fails, as MemoryError or a decoder's
-  "out of memory", and the child says so;
+  may take, DLCS_INGEST_MEMORY_MB, plus :data:`RESERVE` for libvips's threads and the rows it
+  streams): an allocation past it fails, as MemoryError or a decoder's "out of memory", and
+  the child says so;
 - is killed when it runs past its time (DLCS_INGEST_SECONDS);
 - is gone when the job is, with everything it allocated.
 
 Children are forked by multiprocessing's fork server, a process started once (per process
 that decodes) that has imported the decoders already: a child starts in about 10 ms, where a
 new interpreter importing them took 190 ms. It forks from a single thread of its own, never
-from the caller's threads. (As with any use of multiprocessing, a program's main module
-guards what it runs with ``if __name__ == "__main__"``.)
+from the caller's threads.
 
 Whatever happens in the child, the caller gets the function's result or an
 :class:`~app.ingest.errors.IngestError` saying what went wrong.
@@ -23,12 +23,15 @@ Whatever happens in the child, the caller gets the function's result or an
 
 from __future__ import annotations
 
+import io
 import logging
 import multiprocessing
+import os
 import resource
 import signal
 import traceback
 from collections.abc import Callable
+from multiprocessing import context, forkserver, popen_forkserver, reduction, spawn, util
 from multiprocessing.connection import Connection
 from typing import Any, TypeVar
 
@@ -37,28 +40,68 @@ from app.ingest.errors import IngestError
 log = logging.getLogger(__name__)
 
 Result = TypeVar("Result")
+
+
+class _Launch(popen_forkserver.Popen):
+    """multiprocessing's start of a child by its fork server, but for one instruction: the child
+    does not run the program's main module again.
+
+    multiprocessing has each child import the parent's main module, to find what was pickled
+    by reference there; these children need nothing of it. The fork server of Python 3.11
+    means to import it once for all of them, but never does (it looks for the key "main_path"
+    in data that names it "init_main_from_path"), so each child would: ``dlcs``'s main module
+    imports the whole app, a second a child; gunicorn's, 74 ms. The rest is CPython's own.
+    """
+
+    def _launch(self, process_obj: Any) -> None:
+        prep_data = spawn.get_preparation_data(process_obj._name)
+        prep_data.pop("init_main_from_path", None)
+        prep_data.pop("init_main_from_name", None)
+        buf = io.BytesIO()
+        context.set_spawning_popen(self)
+        try:
+            reduction.dump(prep_data, buf)
+            reduction.dump(process_obj, buf)
+        finally:
+            context.set_spawning_popen(None)
+        self.sentinel, w = forkserver.connect_to_new_process(self._fds)  # type: ignore[attr-defined]
+        _parent_w = os.dup(w)
+        close = util.close_fds  # type: ignore[attr-defined]
+        self.finalizer = util.Finalize(self, close, (_parent_w, self.sentinel))
+        with open(w, "wb", closefd=True) as f:
+            f.write(buf.getbuffer())
+        self.pid = forkserver.read_signed(self.sentinel)
+
+
+class _Child(context.ForkServerProcess):
+    @staticmethod
+    def _Popen(process_obj: Any) -> _Launch:
+        return _Launch(process_obj)
+
+
 _CONTEXT = multiprocessing.get_context("forkserver")
-# ("__main__": the fork server imports the program's main module, as multiprocessing does by
-# default, so that each child finds it imported; else each would import it again: `dlcs`'s
-# is the whole app, a second a child.)
-_CONTEXT.set_forkserver_preload(["__main__", "app.ingest.decode"])
+_CONTEXT.set_forkserver_preload(["app.ingest.decode"])
+# What a child has beyond what its decoders may hold: the stacks of libvips's threads (8 MB each,
+# a few per core) and the bands of rows it streams (83 MB for a 4000 x 3000 JPEG's pyramid).
+RESERVE = 256 * 2**20
 # How long a child that has answered may take to exit before it is killed.
 _EXIT_SECONDS = 5.0
 
 
 def run(function: Callable[..., Result], *args: Any, memory: int, seconds: float) -> Result:
     """Return ``function(*args)`` run in a child process that may allocate ``memory`` bytes
-    beyond its own and take ``seconds``; raise an :class:`IngestError` saying why not.
+    (and :data:`RESERVE`) beyond its own and take ``seconds``; raise an :class:`IngestError`
+    saying why not.
 
     ``function`` is a module-level function of :mod:`app.ingest.decode`, and its arguments
     and result are picklable.
     """
     receive, send = _CONTEXT.Pipe(duplex=False)
-    child = _CONTEXT.Process(
-        target=_child, args=(send, function, args, memory), name="dlcs-decode", daemon=True
-    )
+    child = _Child(target=_child, args=(send, function, args, memory), name="dlcs-decode")
+    child.daemon = True
     child.start()
     send.close()  # (the child's end: receiving from a child that died then ends at once)
+    answered = False
     try:
         if not receive.poll(seconds):
             raise IngestError(
@@ -66,11 +109,13 @@ def run(function: Callable[..., Result], *args: Any, memory: int, seconds: float
             )
         try:
             outcome, value = receive.recv()
+            answered = True
         except EOFError:  # (it died without a word)
             child.join(_EXIT_SECONDS)
             raise IngestError(_died(child.exitcode, memory)) from None
     finally:
-        child.join(_EXIT_SECONDS if child.exitcode is None else 0)
+        if answered:  # (it is on its way out: let it go as it will)
+            child.join(_EXIT_SECONDS)
         if child.is_alive():
             child.kill()
             child.join()
@@ -90,8 +135,8 @@ def _child(
     send: Connection, function: Callable[..., Any], args: tuple[Any, ...], memory: int
 ) -> None:
     # In the child: bound this process's memory, run, and say how it went.
-    own = _data_size()
-    resource.setrlimit(resource.RLIMIT_DATA, (own + memory, own + memory))
+    bound = _data_size() + memory + RESERVE
+    resource.setrlimit(resource.RLIMIT_DATA, (bound, bound))
     try:
         answer: tuple[str, Any] = ("done", function(*args))
     except IngestError as exc:
