@@ -22,6 +22,18 @@ class Config:
         self.PUBLIC_BASE_URL: str | None = (
             os.environ.get("DLCS_PUBLIC_BASE_URL", "").rstrip("/") or None
         )
+        # The hosts a request's Host header may name, when there is no public base URL (the
+        # Host is then what every @id is built from): others are refused (400), so that no
+        # cache in front keeps a document naming a host an attacker sent. A leading dot
+        # allows subdomains. None (with a public base URL): any, since none is reflected.
+        hosts = os.environ.get("DLCS_TRUSTED_HOSTS", "")
+        self.TRUSTED_HOSTS: list[str] | None = (
+            [h.strip() for h in hosts.split(",") if h.strip()]
+            if hosts.strip()
+            else None
+            if self.PUBLIC_BASE_URL
+            else ["localhost", "127.0.0.1"]
+        )
         # Apply migrations at start-up; defaults to on for SQLite (an embedded database).
         self.AUTO_MIGRATE: bool | None = (
             _flag("DLCS_AUTO_MIGRATE", False) if "DLCS_AUTO_MIGRATE" in os.environ else None
@@ -104,6 +116,9 @@ class Config:
         self.AUTH_GRANT_SECONDS: int = int(os.environ.get("DLCS_AUTH_GRANT_SECONDS", 120))
         # Session cookies are SameSite=None; Secure (HTTPS); false: Lax, for plain local HTTP.
         self.AUTH_COOKIE_SECURE: bool = _flag("DLCS_AUTH_COOKIE_SECURE", True)
+        # URLs a customer stores that a browser is sent to (a role's signInUrl) may be http
+        # as well as https (for a test machine).
+        self.ALLOW_HTTP_URLS: bool = _flag("DLCS_ALLOW_HTTP_URLS", False)
 
     def as_dict(self) -> dict[str, object]:
         """Return the settings as a mapping for ``app.config.from_mapping``."""

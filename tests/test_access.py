@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import secrets
 
 import pytest
 from PIL import Image
@@ -38,8 +39,13 @@ def registered(alice, bob, origin):
     return made
 
 
+def sessions_of(app, **config) -> Sessions:
+    return Sessions({**app.config, **config}, app.extensions["dlcs.engine"])
+
+
 def session_of(app, customer: int, roles: list[str]) -> str:
-    return Sessions(app.config).session(customer, roles)
+    """Start a session of ``customer`` holding ``roles``; return its cookie's value."""
+    return sessions_of(app).start(customer, roles)[0]
 
 
 def send(client, path: str, session: tuple[int, str] | None):
@@ -123,13 +129,30 @@ def test_a_session_of_another_customer_or_altered_or_expired_opens_nothing(
     assert send(client, tile, (alice.customer, bobs)).status_code == 401  # (under alice's name)
     altered = good[:-3] + ("AAA" if not good.endswith("AAA") else "BBB")
     assert send(client, tile, (alice.customer, altered)).status_code == 401
-    other_secret = Sessions({**app.config, "SECRET_KEY": "another secret"})
-    forged = other_secret.session(alice.customer, ["reg"])
+    forged = secrets.token_urlsafe(32)  # (a value of the right kind that names no session)
     assert send(client, tile, (alice.customer, forged)).status_code == 401
-    expired = Sessions({**app.config, "AUTH_SESSION_SECONDS": -1})
-    assert expired.held({"HTTP_COOKIE": f"{cookie_name(alice.customer)}={good}"}, 1) is None
-    bearer = client.get(tile, headers={"Authorization": f"Bearer {good}"})
-    assert bearer.status_code == 200
+    expired = sessions_of(app, AUTH_SESSION_SECONDS=-1).start(alice.customer, ["reg"])[0]
+    assert send(client, tile, (alice.customer, expired)).status_code == 401
+
+
+def test_an_access_token_opens_the_probe_and_head_but_no_pixels(app, client, alice, registered):
+    c = alice.customer
+    tile = f"/iiif-img/{c}/1/none/0,0,256,256/256,/0/default.jpg"
+    cookie = session_of(app, c, ["reg"])
+    token = sessions_of(app).token_of(cookie)
+    assert token != cookie
+    fresh = client.application.test_client(use_cookies=False)
+    for value in (token, cookie):  # (neither value as a bearer token opens a GET)
+        r = fresh.get(tile, headers={"Authorization": f"Bearer {value}"})
+        assert r.status_code == 401 and not r.data.startswith(b"\xff\xd8")
+    thumb = f"/thumbs/{c}/1/none/full/1024,/0/default.jpg"
+    assert fresh.get(thumb, headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    head = fresh.head(tile, headers={"Authorization": f"Bearer {token}"})
+    assert head.status_code == 200 and head.data == b""
+    assert fresh.head(tile, headers={"Authorization": f"Bearer {cookie}"}).status_code == 401
+    probe = fresh.get(f"/auth/v2/probe/{c}/1/none", headers={"Authorization": f"Bearer {token}"})
+    assert probe.json["status"] == 200
+    assert send(client, tile, (c, cookie)).status_code == 200  # (the cookie opens it)
 
 
 def test_info_json_describes_what_is_open_to_a_caller_without_the_role(
@@ -240,3 +263,38 @@ def test_numbers_too_large_are_400_on_every_image_path(client, alice, registered
         r = client.get(f"{service}/{alice.customer}/1/{image}/{path}")
         assert r.status_code == 400, (service, image, r.status_code, r.data[:200])
         assert r.get_json()["violations"][0]["message"].endswith("digits")
+
+
+# -- the Host header ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path", ["/", "/customers/1", "/iiif-img/1/1/open/info.json", "/iiif-resource/1/space/1"]
+)
+def test_a_host_not_trusted_is_refused_and_never_reflected(client, alice, registered, path):
+    r = client.get(path, headers={"Host": "evil.example"})
+    assert r.status_code == 400, (path, r.status_code)
+    assert b"evil.example" not in r.data
+    assert r.get_json()["@type"] == "Error"
+    assert "Host" in r.get_json()["detail"] or "host" in r.get_json()["detail"]
+
+
+@pytest.mark.parametrize("app_config", [{"TRUSTED_HOSTS": ["localhost", ".example.org"]}])
+def test_a_trusted_host_is_the_base_of_every_iri(client, alice, registered):
+    r = client.get(
+        f"/iiif-img/{alice.customer}/1/open/info.json", headers={"Host": "images.example.org"}
+    )
+    assert r.status_code == 200
+    assert r.get_json()["id"].startswith("http://images.example.org/iiif-img/")
+    refused = client.get("/", headers={"Host": "example.org.evil.example"})
+    assert refused.status_code == 400  # (its error's IRIs are on the first trusted host)
+    assert refused.get_json()["@context"] == "http://localhost/contexts/Error.jsonld"
+
+
+@pytest.mark.parametrize(
+    "app_config", [{"PUBLIC_BASE_URL": "http://localhost", "TRUSTED_HOSTS": None}]
+)
+def test_with_a_public_base_url_the_host_is_not_reflected(client, alice, registered):
+    r = client.get(f"/iiif-img/{alice.customer}/1/open/info.json", headers={"Host": "evil.example"})
+    assert r.status_code == 200 and b"evil.example" not in r.data
+    assert r.get_json()["id"].startswith("http://localhost/iiif-img/")

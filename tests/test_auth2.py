@@ -10,6 +10,8 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
+from app.factory import create_app
+from app.storage.db import dispose
 from app.web.sessions import cookie_name
 from tests.conftest import make_image
 
@@ -185,11 +187,131 @@ def test_the_probe_says_what_the_caller_may_see_and_allows_authorization(client,
     assert wrong.status_code == 404  # (alice has no role "other" here)
 
 
-def test_logout_ends_the_session(client, alice, restricted):
+def test_logout_ends_the_session_for_its_cookie_and_its_token_at_once(
+    app, client, alice, restricted
+):
     c = alice.customer
-    r = fresh(client).get(f"/auth/v2/logout/{c}")
+    value = session_cookie(fresh(client).post(f"/auth/v2/access/{c}/reg"), c)
+    message, _ = _posted(
+        fresh(client).get(
+            f"/auth/v2/token/{c}?messageId=m&origin=https://viewer.example",
+            headers=with_cookie(c, value),
+        )
+    )
+    token = message["accessToken"]
+    tile = f"{restricted}/0,0,256,256/256,/0/default.jpg"
+    bearer = {"Authorization": f"Bearer {token}"}
+    probe = f"/auth/v2/probe/{c}/1/r"
+    assert fresh(client).get(tile, headers=with_cookie(c, value)).status_code == 200
+    assert fresh(client).head(tile, headers=bearer).status_code == 200
+    assert fresh(client).get(probe, headers=bearer).json["status"] == 200
+    r = fresh(client).get(f"/auth/v2/logout/{c}", headers=with_cookie(c, value))
     cookie = SimpleCookie(r.headers["Set-Cookie"])[cookie_name(c)]
     assert r.status_code == 200 and cookie.value == "" and cookie["max-age"] == "0"
+    # The old values open nothing, in this process or any other (a second app, its own pools).
+    other = create_app(
+        {"DATABASE_URL": app.config["DATABASE_URL"], "STORAGE_DIR": app.config["STORAGE_DIR"],
+         "SECRET_KEY": app.config["SECRET_KEY"], "EMBEDDED_WORKER": False}
+    )  # fmt: skip
+    for each in (client, other.test_client()):
+        each = each.application.test_client(use_cookies=False)
+        assert each.get(tile, headers=with_cookie(c, value)).status_code == 401
+        assert each.head(tile, headers=bearer).status_code == 401
+        assert each.get(probe, headers=bearer).json["status"] == 401
+        assert each.get(probe, headers=with_cookie(c, value)).json["status"] == 401
+    dispose(other)
+
+
+def test_a_grant_is_taken_once_and_only_at_a_role_it_names(client, alice, restricted):
+    c = alice.customer
+    assert alice.put(f"/customers/{c}/roles/staff", {"label": "Staff"}).status_code == 201
+    grant = grant_of(alice, ["reg"]).get_json()["grant"]
+    first = fresh(client).get(f"/auth/v2/access/{c}/reg?grant={quote(grant)}")
+    assert first.status_code == 200 and session_cookie(first, c)
+    for role in ("reg", "staff"):
+        again = fresh(client).get(f"/auth/v2/access/{c}/{role}?grant={quote(grant)}")
+        assert again.status_code == 401 and "Set-Cookie" not in again.headers
+    other = grant_of(alice, ["reg"]).get_json()["grant"]
+    elsewhere = fresh(client).get(f"/auth/v2/access/{c}/staff?grant={quote(other)}")
+    assert elsewhere.status_code == 403 and "Set-Cookie" not in elsewhere.headers
+    assert "does not name the role staff" in elsewhere.get_json()["detail"]
+    both = grant_of(alice, ["reg", "staff"]).get_json()["grant"]
+    assert fresh(client).get(f"/auth/v2/access/{c}/staff?grant={quote(both)}").status_code == 200
+
+
+def test_pages_that_confirm_or_end_a_session_may_not_be_framed(client, alice, restricted):
+    c = alice.customer
+    pages = [
+        fresh(client).get(f"/auth/v2/access/{c}/reg"),
+        fresh(client).post(f"/auth/v2/access/{c}/reg"),
+        fresh(client).get(f"/auth/v2/logout/{c}"),
+    ]
+    for page in pages:
+        assert page.status_code == 200
+        assert page.headers["X-Frame-Options"] == "DENY"
+        assert page.headers["Content-Security-Policy"] == "frame-ancestors 'none'"
+    token = fresh(client).get(f"/auth/v2/token/{c}?messageId=m&origin=https://v.example")
+    assert "X-Frame-Options" not in token.headers  # (the token service is framed by design)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "javascript:alert(document.cookie)",
+        "data:text/html,<script>alert(1)</script>",
+        "//evil.example/sign-in",
+        "ftp://library.example/sign-in",
+        "/sign-in",
+        "sign-in",
+        "http://library.example/sign-in",
+        "https://",
+        "https://library.example:99999/",
+        "https://library.example/a b",
+        "https://library.example\\@evil.example/",
+        "JAVASCRIPT:alert(1)",
+    ],
+)
+def test_a_sign_in_url_must_be_an_absolute_https_url(client, alice, restricted, url):
+    c = alice.customer
+    role = f"/customers/{c}/roles/reg"
+    before = alice.get(role).get_json()
+    for r in (
+        alice.patch(role, {"accessProfile": "login", "signInUrl": url}),
+        alice.put(role, {"accessProfile": "login", "signInUrl": url}),
+    ):
+        assert r.status_code == 400, (url, r.get_json())
+        (violation,) = r.get_json()["violations"]
+        assert violation["propertyPath"] == "signInUrl"
+        assert violation["message"].startswith("must"), violation
+    assert alice.get(role).get_json() == before  # (nothing written)
+
+
+@pytest.mark.parametrize("app_config", [{"ALLOW_HTTP_URLS": True}])
+def test_http_sign_in_urls_where_the_server_allows_them(client, alice, restricted):
+    c = alice.customer
+    role = f"/customers/{c}/roles/reg"
+    ok = alice.patch(role, {"accessProfile": "login", "signInUrl": "http://lib.example/in"})
+    assert ok.status_code == 200
+    assert alice.patch(role, {"signInUrl": "javascript:x"}).status_code == 400
+    assert alice.patch(role, {"signInUrl": ""}).status_code == 200  # (none)
+
+
+def test_a_sign_in_url_stored_before_the_rule_is_never_followed(app, client, alice, restricted):
+    from sqlalchemy import update
+
+    from app.storage.models import TABLES
+
+    c = alice.customer
+    alice.patch(f"/customers/{c}/roles/reg", {"accessProfile": "login"})
+    roles = TABLES["Role"]
+    with app.extensions["dlcs.engine"].begin() as conn:
+        conn.execute(
+            update(roles)
+            .where(roles.c.customer == c, roles.c.role == "reg")
+            .values(signInUrl="javascript:alert(1)")
+        )
+    r = fresh(client).get(f"/auth/v2/access/{c}/reg")
+    assert r.status_code == 404 and "Location" not in r.headers
 
 
 def test_info_json_declares_the_auth_services(client, alice, restricted):

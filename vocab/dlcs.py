@@ -373,8 +373,9 @@ ROLE = Class(
             "xsd:string",
             "With the login profile: the customer's sign-in page, which the access service "
             "sends the user to with returnUrl, the URL to send them back to with ?grant= "
-            "(an AuthGrant)",
+            "(an AuthGrant): an absolute https URL",
             default="",
+            browser_url=True,
         ),
     ),
     operations=(
@@ -631,8 +632,9 @@ AUTH_GRANT = Class(
     "Auth grant",
     "A grant of some of a customer's roles, for a user the customer's own site has signed in: "
     "its sign-in page sends the user to the role's access service with ?grant= and the access "
-    "service turns it into a session holding those roles. Signed, bound to the customer, "
-    "short-lived (DLCS_AUTH_GRANT_SECONDS), and stored nowhere.",
+    "service turns it into a session holding those roles. Bound to the customer and to the "
+    "roles it names, short-lived (DLCS_AUTH_GRANT_SECONDS), and taken once: a grant used "
+    "opens nothing more.",
     path="/customers/{customer}/authGrants",
     properties=(
         Prop(

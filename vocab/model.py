@@ -59,6 +59,8 @@ class Prop:
     ``items_limit``: the declared bound, else MAX_LENGTH and MAX_ITEMS).
     ``present_if`` names a property of the same resource: a derived link is shown only while
     that one has a value (an image's IIIF services, once it is ingested as an image).
+    ``browser_url`` marks a URL the server sends a browser to (a role's sign-in page): only an
+    absolute https URL (http where the server allows it), or none ("").
     """
 
     name: str
@@ -83,6 +85,7 @@ class Prop:
     max_length: int | None = None
     max_items: int | None = None
     present_if: str | None = None
+    browser_url: bool = False
 
     @property
     def length_limit(self) -> int | None:

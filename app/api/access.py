@@ -13,10 +13,10 @@ from flask import Response, current_app
 
 from app import resources
 from app.resources import Behaviour
+from app.storage import access
 from app.storage.db import connection
 from app.web import links, responses
 from app.web.errors import bad_request
-from app.web.sessions import Sessions
 from vocab.model import Class
 
 
@@ -34,7 +34,9 @@ def grant(cls: Class, keys: Mapping[str, Any], _behaviour: Behaviour) -> Respons
         faults.append(("roles", "name at least one role to grant"))
     if faults:
         raise bad_request(faults)
-    token, expires = Sessions(current_app.config).grant(keys["customer"], loaded["roles"])
+    seconds = int(current_app.config["AUTH_GRANT_SECONDS"])
+    token, expires = access.make_grant(conn, keys["customer"], loaded["roles"], seconds)
+    conn.commit()
     values = {**keys, "roles": loaded["roles"], "grant": token, "expires": expires}
     return responses.response(resources.document(cls, values))
 

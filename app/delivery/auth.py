@@ -29,13 +29,20 @@ from app.delivery.served import Asked, Delivery, ImageKey, Reply, image_key, num
 from app.storage.models import TABLES
 from app.web.errors import ApiError
 from app.web.jsonld import JSON, dumps
+from app.web.urls import browser_url_fault
 
 CONTEXT = "http://iiif.io/api/auth/2/context.json"
 _PAGES = Environment(loader=PackageLoader("app", "templates"), autoescape=True)
 _ROLES = TABLES["Role"]
-# (pages of the flow: never kept, and the token page may be framed by any viewer)
+# (pages of the flow: never kept; the token page may be framed by any viewer, and no page that
+# confirms something (or ends a session) may be framed by any: a framed form posts as its own)
 _NOT_KEPT = ("Cache-Control", "no-store")
 _FRAMABLE = ("Content-Security-Policy", "frame-ancestors *")
+_NOT_FRAMED = [
+    ("X-Frame-Options", "DENY"),
+    ("Content-Security-Policy", "frame-ancestors 'none'"),
+    _NOT_KEPT,
+]
 
 
 def route(delivery: Delivery, asked: Asked, segments: list[str]) -> Reply:
@@ -112,7 +119,7 @@ def probe(delivery: Delivery, asked: Asked, image: ImageKey) -> Reply:
     try:
         rule = delivery.registration(image).rule
         if rule.restricted:
-            delivery.allow(image, rule, asked)
+            delivery.allow(image, rule, asked, token=True)
         result["status"] = 200
     except ApiError as exc:  # (no such image, no session, no role: said in the result)
         result["status"] = exc.code
@@ -127,16 +134,21 @@ def access(delivery: Delivery, asked: Asked, customer: int, role: str) -> Reply:
         raise ApiError(404, f"Customer {customer} has no role {role}.")
     query = parse_qs(asked.environ.get("QUERY_STRING", ""))
     if "grant" in query:
-        granted = delivery.sessions.granted(query["grant"][0], customer)
+        granted = delivery.sessions.take_grant(query["grant"][0], customer)
         if granted is None:
-            raise ApiError(401, "The grant is not valid: altered, expired, or of another customer.")
+            raise ApiError(
+                401, "The grant is not valid: used already, expired, or of another customer."
+            )
+        if role not in granted:
+            raise ApiError(403, f"The grant does not name the role {role}.")
         return _signed_in(delivery, asked, customer, granted)
     if found["accessProfile"] == "login":
-        if not found["signInUrl"]:
-            raise ApiError(404, f"The role {role} has no sign-in page (signInUrl).")
+        sign_in = found["signInUrl"]
+        if not sign_in or browser_url_fault(sign_in, delivery.config["ALLOW_HTTP_URLS"]):
+            raise ApiError(404, f"The role {role} has no sign-in page (signInUrl) to go to.")
         back = f"{asked.base}/auth/v2/access/{customer}/{role}"
-        separator = "&" if urlsplit(found["signInUrl"]).query else "?"
-        target = f"{found['signInUrl']}{separator}{urlencode({'returnUrl': back})}"
+        separator = "&" if urlsplit(sign_in).query else "?"
+        target = f"{sign_in}{separator}{urlencode({'returnUrl': back})}"
         return Reply(b"", status=303, headers=[("Location", target), _NOT_KEPT])
     if asked.environ["REQUEST_METHOD"] == "POST":
         # (the confirmation of this page only: a page of another site cannot post it for them)
@@ -151,7 +163,7 @@ def access(delivery: Delivery, asked: Asked, customer: int, role: str) -> Reply:
         confirm=found["confirmLabel"] or "Continue",
         action=f"{asked.base}/auth/v2/access/{customer}/{role}",
     )
-    return Reply(page, "text/html; charset=utf-8", headers=[_NOT_KEPT])
+    return Reply(page, "text/html; charset=utf-8", headers=_NOT_FRAMED)
 
 
 def token(delivery: Delivery, asked: Asked, customer: int) -> Reply:
@@ -166,12 +178,12 @@ def token(delivery: Delivery, asked: Asked, customer: int) -> Reply:
     elif parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
         message |= _token_error("invalidOrigin", "The origin is not a web origin.")
     else:
-        found = delivery.sessions.cookie_value(asked.environ, customer)
+        found = delivery.sessions.access_token(asked.environ, customer)
         if found is None:
             message |= _token_error("missingAspect", "There is no session: sign in first.")
         else:
-            value, seconds = found
-            message |= {"type": "AuthAccessToken2", "accessToken": value, "expiresIn": seconds}
+            token, seconds = found
+            message |= {"type": "AuthAccessToken2", "accessToken": token, "expiresIn": seconds}
     # (to the origin that asked only; an error, which holds no secret, to whoever framed it)
     target = f"{parts.scheme}://{parts.netloc}" if parts.netloc else "*"
     body = _PAGES.get_template("auth_token.html").render(message=message, target=target)
@@ -179,18 +191,23 @@ def token(delivery: Delivery, asked: Asked, customer: int) -> Reply:
 
 
 def logout(delivery: Delivery, asked: Asked, customer: int) -> Reply:
-    """End the caller's session of ``customer``."""
+    """End the caller's session of ``customer``: its cookie and its access token stop working
+    everywhere at once."""
+    delivery.sessions.end(asked.environ, customer)
     page = _page(title="Signed out", heading="You are signed out.", close=False)
     cleared = delivery.sessions.cookie(customer, "", clear=True)
-    return Reply(page, "text/html; charset=utf-8", headers=[cleared, _NOT_KEPT])
+    return Reply(page, "text/html; charset=utf-8", headers=[cleared, *_NOT_FRAMED])
 
 
 def _signed_in(delivery: Delivery, asked: Asked, customer: int, roles: frozenset[str]) -> Reply:
+    # A new session (a new cookie: one set before signing in names nothing after), holding
+    # the roles of the one it replaces as well.
     held = delivery.sessions.held(asked.environ, customer) or frozenset()
-    value = delivery.sessions.session(customer, held | roles)
+    delivery.sessions.end(asked.environ, customer)
+    value, _expires = delivery.sessions.start(customer, held | roles)
     page = _page(title="Signed in", heading="You may close this window.", close=True)
     cookie = delivery.sessions.cookie(customer, value)
-    return Reply(page, "text/html; charset=utf-8", headers=[cookie, _NOT_KEPT])
+    return Reply(page, "text/html; charset=utf-8", headers=[cookie, *_NOT_FRAMED])
 
 
 def _role(delivery: Delivery, customer: int, role: str) -> dict[str, Any] | None:

@@ -38,7 +38,7 @@ from app.delivery.images import CONTEXTS
 from app.storage.files import Files
 from app.storage.models import CHILDREN, MAX_INTEGER, TABLES
 from app.web import jsonld
-from app.web.errors import ApiError, error_document, unexpected
+from app.web.errors import ApiError, error_document, told, unexpected
 from app.web.sessions import Sessions
 
 log = logging.getLogger(__name__)
@@ -90,6 +90,11 @@ class Asked:
     def accept(self) -> str:
         """The request's Accept header."""
         return self.environ.get("HTTP_ACCEPT", "")
+
+    @property
+    def head(self) -> bool:
+        """Whether the request is a HEAD."""
+        return bool(self.environ["REQUEST_METHOD"] == "HEAD")
 
 
 @dataclass(frozen=True)
@@ -201,7 +206,7 @@ class Delivery:
         self.registration_sql = str(compiled)
         self.registration_order = compiled.positiontup if compiled.positional else None
         self.files: Files = app.extensions["dlcs.files"]
-        self.sessions = Sessions(app.config)
+        self.sessions = Sessions(app.config, app.extensions["dlcs.engine"])
         self.route = route
         self.next: WSGIApp = app.wsgi_app
 
@@ -246,25 +251,32 @@ class Delivery:
         rule = Rule(int(max_unauthorised), roles) if roles else OPEN
         return Registration(int(generation), rule)
 
-    def allow(self, image: ImageKey, rule: Rule, asked: Asked) -> None:
-        """Fail with 401 or 403 unless the request's session holds one of the image's roles."""
-        check(rule, self.sessions.held(asked.environ, image.customer), image.name())
+    def allow(self, image: ImageKey, rule: Rule, asked: Asked, *, token: bool = False) -> None:
+        """Fail with 401 or 403 unless the request's session holds one of the image's roles.
+
+        The session is the one its cookie names; a bearer token's is taken only where
+        ``token`` says (the probe) and for HEAD: an access token opens no pixels.
+        """
+        held = self.sessions.held(asked.environ, image.customer, token=token or asked.head)
+        check(rule, held, image.name())
 
     def sees_all(self, image: ImageKey, rule: Rule, asked: Asked) -> bool:
         """Whether the request may see all of the image (it has no roles, or the request's
         session holds one)."""
         if not rule.restricted:
             return True
-        held = self.sessions.held(asked.environ, image.customer)
+        held = self.sessions.held(asked.environ, image.customer, token=asked.head)
         return held is not None and bool(held & rule.roles)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         if not environ.get("PATH_INFO", "").startswith(ROOTS):
             return self.next(environ, start_response)
-        base = self.config.get("PUBLIC_BASE_URL") or jsonld.root_url(
-            environ["wsgi.url_scheme"], get_host(environ), environ.get("SCRIPT_NAME", "")
-        )
+        scheme, root = environ["wsgi.url_scheme"], environ.get("SCRIPT_NAME", "")
+        base = jsonld.untrusted_base(scheme, self.config, root)  # (until the Host is trusted)
         try:
+            base = self.config.get("PUBLIC_BASE_URL") or jsonld.root_url(
+                scheme, get_host(environ, self.config["TRUSTED_HOSTS"]), root
+            )
             asked = Asked(environ, base, _segments(environ))
             method = environ["REQUEST_METHOD"]
             if method == "OPTIONS":
@@ -311,6 +323,7 @@ class Delivery:
 
     def error(self, environ: dict[str, Any], base: str, exc: HTTPException) -> Reply:
         """Return the Error body of ``exc`` (JSON-LD, or JSON when that is preferred)."""
+        exc = told(exc)
         code = exc.code or 500
         description = exc.description or HTTPStatus(code).phrase
         violations = getattr(exc, "violations", [])

@@ -205,3 +205,25 @@ ingest_jobs = Table(
     Column("expires", DateTime(timezone=True), nullable=True),
     Column("attempts", Integer, nullable=False, server_default="0"),
 )
+
+# Sessions of a customer's roles (IIIF Auth), kept here so that ending one ends it on every
+# process at once, and grants of roles, each turned into a session once at most. What a browser
+# or a client holds (a cookie, an access token, a grant) is a random value stored only as its
+# SHA-256, as API keys' secrets are.
+auth_sessions = Table(
+    "auth_sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),  # (the cookie's hash)
+    Column("token", String(64), nullable=False, unique=True),  # (the access token's hash)
+    Column("customer", BigInteger, nullable=False),
+    Column("roles", Text, nullable=False),  # (a JSON array of role keys)
+    Column("expires", DateTime(timezone=True), nullable=False, index=True),
+)
+auth_grants = Table(
+    "auth_grants",
+    metadata,
+    Column("id", String(64), primary_key=True),  # (the grant's hash)
+    Column("customer", BigInteger, nullable=False),
+    Column("roles", Text, nullable=False),
+    Column("expires", DateTime(timezone=True), nullable=False, index=True),
+)

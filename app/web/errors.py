@@ -7,7 +7,7 @@ from http import HTTPStatus
 from typing import Any
 
 from psycopg.errors import QueryCanceled
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, SecurityError
 
 from app.web.jsonld import context_url
 from vocab import dlcs
@@ -29,6 +29,18 @@ class ApiError(HTTPException):
         self.code = code
         self.violations = list(violations)
         self.extra_headers = headers or {}
+
+
+def told(exc: HTTPException) -> HTTPException:
+    """Return the error to answer with for ``exc``: itself, but for an untrusted Host header,
+    a 400 that does not repeat the host (werkzeug's message would put it in the body)."""
+    if isinstance(exc, SecurityError):
+        return ApiError(
+            400,
+            "The Host header names a host this server does not answer to: ask it by its "
+            "public name (its operator lists them in DLCS_TRUSTED_HOSTS).",
+        )
+    return exc
 
 
 def bad_request(violations: Iterable[tuple[str, str]], summary: str | None = None) -> ApiError:

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 from flask import Flask, Response, current_app, g, request
 from werkzeug.datastructures import MIMEAccept
-from werkzeug.exceptions import NotAcceptable
+from werkzeug.exceptions import NotAcceptable, SecurityError
 from werkzeug.http import parse_accept_header
 from werkzeug.sansio.utils import get_current_url
 
@@ -29,14 +29,24 @@ __all__ = ["JSONLD", "base_url", "context_url", "dumps"]
 
 
 def base_url() -> str:
-    """Return the public base URL: configured, or the one the request was sent to."""
+    """Return the public base URL: configured, or the one the request was sent to (where its
+    Host is one of DLCS_TRUSTED_HOSTS; else the first of those, for the 400 saying so)."""
     base = g.get("base_url")
     if base is None:
-        base = current_app.config.get("PUBLIC_BASE_URL") or root_url(
-            request.scheme, request.host, request.root_path
-        )
+        base = current_app.config.get("PUBLIC_BASE_URL")
+        if not base:
+            try:
+                base = root_url(request.scheme, request.host, request.root_path)
+            except SecurityError:
+                base = untrusted_base(request.scheme, current_app.config, request.root_path)
         g.base_url = base
     return base
+
+
+def untrusted_base(scheme: str, config: Any, root_path: str) -> str:
+    """Return the base URL of the answer to a request whose Host is not trusted: the first
+    trusted host's (the 400 names no host it was sent)."""
+    return root_url(scheme, (config["TRUSTED_HOSTS"] or ["localhost"])[0], root_path)
 
 
 @lru_cache(maxsize=64)

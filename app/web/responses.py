@@ -16,7 +16,7 @@ from flask import Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
 from app.web import console
-from app.web.errors import error_document, unexpected
+from app.web.errors import error_document, told, unexpected
 from app.web.jsonld import (
     HTML,
     JSON,
@@ -88,6 +88,7 @@ def empty(status: int) -> Response:
 
 
 def _handle_http(exc: HTTPException) -> Response:
+    exc = told(exc)
     code = exc.code or 500
     description = exc.description or HTTPStatus(code).phrase
     violations = getattr(exc, "violations", [])

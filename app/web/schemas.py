@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from functools import cache
 from typing import Any
 
+from flask import current_app, has_app_context
 from marshmallow import (
     EXCLUDE,
     RAISE,
@@ -26,6 +27,7 @@ from marshmallow import (
 
 from app.storage.models import MAX_INTEGER
 from app.web import links
+from app.web.urls import browser_url_fault
 from vocab import dlcs
 from vocab.model import Class, Prop, path_variables
 
@@ -126,6 +128,14 @@ class BaseSchema(Schema):
         return {k: v for k, v in data.items() if v is not None}
 
 
+def _browser_url(value: str) -> None:
+    # (a URL a browser is sent to: the app's setting says whether http will do)
+    allow_http = bool(current_app.config["ALLOW_HTTP_URLS"]) if has_app_context() else False
+    fault = browser_url_fault(value, allow_http) if value else None
+    if fault is not None:
+        raise ValidationError(fault)
+
+
 def _value_field(prop: Prop) -> fields.Field:
     kwargs: dict[str, Any] = {}
     checks: list[Any] = []
@@ -133,6 +143,8 @@ def _value_field(prop: Prop) -> fields.Field:
         checks.append(validate.OneOf(prop.choices, error="must be one of {choices}"))
     if prop.length_limit is not None:
         checks.append(validate.Length(max=prop.length_limit, error=_TOO_LONG))
+    if prop.browser_url:
+        checks.append(_browser_url)
     if checks:
         kwargs["validate"] = checks
     match prop.range:

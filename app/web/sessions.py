@@ -1,25 +1,33 @@
 """Sessions that hold roles of a customer, and grants of them (for images with roles).
 
-A session is a value signed with the server's secret (itsdangerous), naming its customer and
-roles, that expires: in a browser the cookie ``dlcs-auth2-{customer}`` (set by the access
-service), for a IIIF Auth client the bearer token the token service hands over (the same
-value). A grant is such a value too, under another salt and for a shorter time: what a
-customer's own sign-in page hands a browser for the access service to turn into a session.
-A value signed for one customer opens nothing of another's, and one altered or expired opens
-nothing.
+A session is a row (:mod:`app.storage.access`) named by two random values: the cookie
+``dlcs-auth2-{customer}`` its browser holds (set by the access service), and an access token
+for the IIIF Auth probe, which the token service hands to the viewer that framed it. The token
+is not the cookie, nor can the cookie be made from it: it is the HMAC of the cookie under the
+server's secret, so the token service gives the same token for as long as the session lasts.
+Content (images, thumbnails, info.json) is opened by the cookie alone, on GET; the token opens
+the probe, and HEAD requests. A grant is a random value too, taken once, at the access service
+of a role it names. Ending a session (logout) deletes its row: the cookie and the token stop
+working on every process at once.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
+import secrets
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from itsdangerous import BadData, URLSafeTimedSerializer
+from sqlalchemy import Engine
 from werkzeug.http import dump_cookie, parse_cookie
 
-_SESSION_SALT = "dlcs-auth2-session"
-_GRANT_SALT = "dlcs-auth2-grant"
+from app.storage import access
+from app.storage.store import now
+
+# (the longest value a cookie, token or grant of this server has: 43 characters)
+_LONGEST = 64
 
 
 def cookie_name(customer: int) -> str:
@@ -28,49 +36,78 @@ def cookie_name(customer: int) -> str:
 
 
 class Sessions:
-    """Sessions and grants: signed, expiring, each bound to one customer."""
+    """Sessions and grants of a customer's roles."""
 
-    def __init__(self, config: Mapping[str, Any]) -> None:
-        secret = config["SECRET_KEY"]
-        self.sessions = URLSafeTimedSerializer(secret, salt=_SESSION_SALT)
-        self.grants = URLSafeTimedSerializer(secret, salt=_GRANT_SALT)
+    def __init__(self, config: Mapping[str, Any], engine: Engine) -> None:
+        self.secret = str(config["SECRET_KEY"]).encode()
+        self.engine = engine
         self.session_seconds = int(config["AUTH_SESSION_SECONDS"])
         self.grant_seconds = int(config["AUTH_GRANT_SECONDS"])
         self.secure = bool(config["AUTH_COOKIE_SECURE"])
 
-    def session(self, customer: int, roles: Iterable[str]) -> str:
-        """Return a new session of ``customer`` holding ``roles`` (role keys)."""
-        return self.sessions.dumps({"c": int(customer), "r": sorted(set(roles))})
+    def token_of(self, cookie: str) -> str:
+        """Return the access token of the session that ``cookie`` names."""
+        mac = hmac.new(self.secret, b"dlcs-auth2-token:" + cookie.encode(), hashlib.sha256)
+        return mac.hexdigest()
 
-    def grant(self, customer: int, roles: Iterable[str]) -> tuple[str, dt.datetime]:
-        """Return a new grant of ``roles`` to a session of ``customer``, and when it expires."""
-        expires = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=self.grant_seconds)
-        return self.grants.dumps({"c": int(customer), "r": sorted(set(roles))}), expires
+    def start(self, customer: int, roles: Iterable[str]) -> tuple[str, dt.datetime]:
+        """Start a session of ``customer`` holding ``roles``; return its cookie, and when it
+        ends."""
+        cookie = secrets.token_urlsafe(32)
+        token = self.token_of(cookie)
+        with self.engine.begin() as conn:
+            expires = access.open_session(
+                conn, customer, roles, self.session_seconds, cookie, token
+            )
+        return cookie, expires
 
-    def granted(self, token: str, customer: int) -> frozenset[str] | None:
-        """Return the roles a grant of ``customer`` gives; None for any other value."""
-        return _roles(self.grants, token, customer, self.grant_seconds)
+    def end(self, environ: Mapping[str, Any], customer: int) -> None:
+        """End the request's session of ``customer`` (its cookie's), if it has one."""
+        cookie = _cookie(environ, customer)
+        if cookie:
+            with self.engine.begin() as conn:
+                access.end_session(conn, cookie)
 
-    def held(self, environ: Mapping[str, Any], customer: int) -> frozenset[str] | None:
-        """Return the roles of the request's session of ``customer`` (its cookie, or else its
-        bearer token); None when it has no valid one."""
-        token = _cookie(environ, customer)
-        if token is None:
+    def held(
+        self, environ: Mapping[str, Any], customer: int, *, token: bool = False
+    ) -> frozenset[str] | None:
+        """Return the roles of the request's session of ``customer``: its cookie's, or, where
+        ``token`` allows it (the probe, HEAD), its bearer token's; None when it has none."""
+        found = self.session(environ, customer, token=token)
+        return found.roles if found is not None else None
+
+    def session(
+        self, environ: Mapping[str, Any], customer: int, *, token: bool = False
+    ) -> access.Held | None:
+        """Return the request's session of ``customer`` (see :meth:`held`), or None."""
+        cookie, bearer = _cookie(environ, customer), ""
+        if not cookie and token:
             scheme, _, credentials = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
-            token = credentials.strip() if scheme.lower() == "bearer" else None
-        if not token:
+            if scheme.lower() == "bearer" and 0 < len(credentials.strip()) <= _LONGEST:
+                bearer = credentials.strip()
+        if not cookie and not bearer:
             return None
-        return _roles(self.sessions, token, customer, self.session_seconds)
+        with self.engine.connect() as conn:
+            return access.find_session(conn, customer, cookie=cookie, token=bearer)
 
-    def cookie_value(self, environ: Mapping[str, Any], customer: int) -> tuple[str, int] | None:
-        """Return the request's session cookie of ``customer`` and the seconds it has left, if
-        it is a valid session."""
-        token = _cookie(environ, customer)
-        if not token or _roles(self.sessions, token, customer, self.session_seconds) is None:
+    def access_token(self, environ: Mapping[str, Any], customer: int) -> tuple[str, int] | None:
+        """Return the access token of the request's session of ``customer`` (its cookie's),
+        and the seconds the session has left; None when it has none."""
+        cookie = _cookie(environ, customer)
+        if not cookie:
             return None
-        _found, signed = self.sessions.loads(token, return_timestamp=True)
-        age = (dt.datetime.now(dt.UTC) - signed).total_seconds()
-        return token, max(0, int(self.session_seconds - age))
+        with self.engine.connect() as conn:
+            found = access.find_session(conn, customer, cookie=cookie)
+        if found is None:
+            return None
+        return self.token_of(cookie), max(0, int((found.expires - now()).total_seconds()))
+
+    def take_grant(self, grant: str, customer: int) -> frozenset[str] | None:
+        """Take a grant of ``customer`` (once only); return its roles, or None."""
+        if not 0 < len(grant) <= _LONGEST:
+            return None
+        with self.engine.begin() as conn:
+            return access.take_grant(conn, customer, grant)
 
     def cookie(self, customer: int, value: str, *, clear: bool = False) -> tuple[str, str]:
         """Return the ``Set-Cookie`` header of a session of ``customer`` (or its removal).
@@ -90,18 +127,6 @@ class Sessions:
         return ("Set-Cookie", header)
 
 
-def _cookie(environ: Mapping[str, Any], customer: int) -> str | None:
-    return parse_cookie(environ.get("HTTP_COOKIE", "")).get(cookie_name(customer))
-
-
-def _roles(
-    signer: URLSafeTimedSerializer, token: str, customer: int, seconds: int
-) -> frozenset[str] | None:
-    try:
-        found = signer.loads(token, max_age=seconds)
-    except BadData:  # (altered, expired, or not ours)
-        return None
-    if not isinstance(found, dict) or found.get("c") != int(customer):
-        return None
-    roles = found.get("r")
-    return frozenset(str(r) for r in roles) if isinstance(roles, list) else None
+def _cookie(environ: Mapping[str, Any], customer: int) -> str:
+    value = parse_cookie(environ.get("HTTP_COOKIE", "")).get(cookie_name(customer), "")
+    return value if len(value) <= _LONGEST else ""
