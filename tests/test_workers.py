@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import socket
@@ -9,6 +10,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -58,7 +61,7 @@ def start_worker(app, log: Path, concurrency: int = 1) -> subprocess.Popen:
     env = {
         **os.environ,
         "DATABASE_URL": app.config["DATABASE_URL"],
-        "DLCS_BROKER_URL": BROKER,
+        "DLCS_BROKER_URL": app.config["BROKER_URL"],
         "DLCS_QUEUE_NAME": app.config["QUEUE_NAME"],
         "DLCS_STORAGE_DIR": app.config["STORAGE_DIR"],
         "DLCS_ORIGIN_ALLOW_PRIVATE": "true",
@@ -156,3 +159,136 @@ def test_jobs_committed_but_never_published_are_published_by_a_worker(broker_app
         worker.wait(timeout=30)
     done = api.get(path).get_json()
     assert (done["count"], done["completed"], done["errors"]) == (count, count, 0)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RabbitNode:
+    """A RabbitMQ node of the test's own (its own name, ports and folders), to restart at will."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self.port, dist = free_port(), free_port()
+        name = f"dlcs{uuid.uuid4().hex[:8]}@localhost"
+        (folder / "rabbitmq.conf").write_text("")
+        (folder / "enabled_plugins").write_text("[].\n")
+        self.env = {
+            **os.environ,
+            "HOME": str(folder),  # (its Erlang cookie)
+            "RABBITMQ_CONF_ENV_FILE": "/dev/null",  # (not the machine's node's settings)
+            "RABBITMQ_NODENAME": name,
+            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+            "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_DIST_PORT": str(dist),
+            "RABBITMQ_MNESIA_BASE": str(folder / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(folder / "log"),
+            "RABBITMQ_CONFIG_FILE": str(folder / "rabbitmq.conf"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(folder / "enabled_plugins"),
+            "RABBITMQ_PLUGINS_EXPAND_DIR": str(folder / "plugins"),
+            "RABBITMQ_PID_FILE": str(folder / "pid"),
+            "ERL_EPMD_ADDRESS": "127.0.0.1",
+        }
+        self.process: subprocess.Popen | None = None
+        self.url = f"amqp://guest:guest@127.0.0.1:{self.port}//"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [RABBITMQ_SERVER],
+            env=self.env,
+            stdout=(self.folder / "server.log").open("a"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        assert wait_for(self.listening, 60), (self.folder / "server.log").read_text()[-3000:]
+
+    def listening(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                return True
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.process is not None:
+            os.killpg(self.process.pid, signal.SIGTERM)  # (a clean stop: queues kept on disk)
+            self.process.wait(timeout=60)
+            self.process = None
+
+
+RABBITMQ_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
+
+
+@pytest.fixture
+def rabbit(tmp_path) -> Iterator[RabbitNode]:
+    if not Path(RABBITMQ_SERVER).exists():
+        pytest.skip("RabbitMQ's server is not installed")
+    node = RabbitNode(tmp_path / "rabbit")
+    node.start()
+    yield node
+    node.stop()
+
+
+def _logged(log: Path, words: str) -> list[datetime]:
+    """When the worker logged lines holding ``words`` (Celery's [date time,ms: ...] prefix)."""
+    found = []
+    for line in log.read_text().splitlines():
+        if words in line and line.startswith("["):
+            found.append(datetime.strptime(line[1:24], "%Y-%m-%d %H:%M:%S,%f"))
+    return found
+
+
+def test_ingest_goes_on_within_seconds_of_a_broker_restart(rabbit, database_url, origin, tmp_path):
+    """RabbitMQ restarted under a running batch: the worker consumes again at once."""
+    from app.factory import create_app
+
+    app = create_app(
+        {
+            "DATABASE_URL": database_url,
+            "AUTO_MIGRATE": False,
+            "BROKER_URL": rabbit.url,
+            "QUEUE_NAME": "dlcs-restart",
+            "STORAGE_DIR": str(tmp_path / "storage"),
+            "ORIGIN_ALLOW_PRIVATE": True,
+            "OUTBOX_SECONDS": 1,
+        }
+    )
+    api = customer_with_space(app, "restart")
+    c, count = api.customer, 24
+    # (each job waits 0.8 s on its origin: both of the worker's threads are busy when the
+    # broker goes, and their jobs end while it is away)
+    members = [
+        {"id": f"r{i:02}", "space": 1, "origin": origin.url("delay/800/photo.jpg")}
+        for i in range(count)
+    ]
+    path = api.post(f"/customers/{c}/queue", {"member": members}).get_json()["@id"]
+    path = path.removeprefix(BASE)
+    log = tmp_path / "worker.log"
+    worker = start_worker(app, log, concurrency=2)
+    try:
+        assert wait_for(lambda: api.get(path).get_json()["completed"] >= 2), log.read_text()
+        rabbit.stop()
+        time.sleep(3)
+        rabbit.start()
+        back = datetime.now()
+        assert wait_for(lambda: "finished" in api.get(path).get_json(), 60), log.read_text()
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=30)
+        dispose_app(app)
+    done = api.get(path).get_json()
+    assert (done["completed"], done["errors"]) == (count, 0)
+    # The gap: from the broker's being back to the worker's taking jobs again, and any pause
+    # between two jobs taken after that (a job takes about 1 s here).
+    reconnected = _logged(log, "Connected to amqp")[-1]
+    received = [t for t in _logged(log, "received") if t > reconnected]
+    assert received, log.read_text()[-3000:]
+    pauses = [(b - a).total_seconds() for a, b in itertools.pairwise(received)]
+    gap = (received[0] - back).total_seconds()
+    print(f"\n  jobs taken again {gap:.2f} s after the broker was back; longest pause then "
+          f"{max(pauses, default=0):.2f} s")  # fmt: skip
+    assert gap < 10 and max(pauses, default=0) < 10, log.read_text()[-3000:]

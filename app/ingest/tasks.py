@@ -8,7 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery, Task, shared_task
+from celery.app.amqp import AMQP
 from flask import Flask, current_app
+from kombu import Connection
 
 from app.ingest import service
 
@@ -23,7 +25,7 @@ def celery_init_app(app: Flask) -> Celery:
             with app.app_context():
                 return self.run(*args, **kwargs)
 
-    celery = Celery(app.name, task_cls=FlaskTask, set_as_current=False)
+    celery = Celery(app.name, task_cls=FlaskTask, set_as_current=False, amqp=_AMQP)
     celery.conf.update(
         broker_url=app.config["BROKER_URL"],
         task_default_queue=app.config["QUEUE_NAME"],
@@ -32,6 +34,15 @@ def celery_init_app(app: Flask) -> Celery:
         worker_prefetch_multiplier=1,
         task_ignore_result=True,
         broker_connection_retry_on_startup=True,
+        # After a reconnect with jobs running, Celery lowers the prefetch count and raises it
+        # again as their acknowledgements come in; those of jobs that ended while the broker
+        # was away fail on the old channel, and it stayed lowered: the worker took nothing for
+        # minutes after a RabbitMQ restart (tests/test_workers.py restarts one: it stalled
+        # 2 runs in 3, past 120 s). A redelivered job that ran already does nothing.
+        worker_enable_prefetch_count_reduction=False,
+        # A connection that died without a word (no RST: a host gone, a partition) is found
+        # within two heartbeats, not two minutes' worth (the default's 120 s).
+        broker_heartbeat=10,
         worker_hijack_root_logger=False,
         # confirm_publish (AMQP): a publish returns once the broker has the message, so the
         # outbox row is deleted only then. visibility_timeout (Redis): longer than any ingest.
@@ -39,6 +50,21 @@ def celery_init_app(app: Flask) -> Celery:
     )
     app.extensions["celery"] = celery
     return celery
+
+
+class _Connection(Connection):
+    """A broker connection that, lost, is tried again every 2 s (kombu's default waits 2, 4, 6
+    ... up to 30 s between tries: a worker could wait half a minute after its broker was back)."""
+
+    def ensure_connection(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("interval_start", 1)
+        kwargs.setdefault("interval_step", 1)
+        kwargs.setdefault("interval_max", 2)
+        return super().ensure_connection(*args, **kwargs)
+
+
+class _AMQP(AMQP):
+    Connection = _Connection
 
 
 @shared_task(name=INGEST)
