@@ -92,8 +92,9 @@ def start(conn: Connection, jobs: list[Job], *, asynchronous: bool) -> resources
             try:
                 for job in jobs:
                     service.ingest(engine, settings, job.keys, job.generation)
-            except Exception:  # (the jobs stay held: the queue runs them once the lease ends)
+            except Exception:  # (the database, say: the queue runs them again)
                 log.exception("an immediate ingest failed; the queue will run it again")
+                queue.hand_over(held)
                 return
             queue.finished(held)
 

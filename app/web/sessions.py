@@ -81,14 +81,17 @@ class Sessions:
     ) -> access.Held | None:
         """Return the request's session of ``customer`` (see :meth:`held`), or None."""
         cookie, bearer = _cookie(environ, customer), ""
-        if not cookie and token:
+        if token:
             scheme, _, credentials = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
             if scheme.lower() == "bearer" and 0 < len(credentials.strip()) <= _LONGEST:
                 bearer = credentials.strip()
         if not cookie and not bearer:
             return None
-        with self.engine.connect() as conn:
-            return access.find_session(conn, customer, cookie=cookie, token=bearer)
+        with self.engine.connect() as conn:  # (the cookie's session, else the token's)
+            found = access.find_session(conn, customer, cookie=cookie) if cookie else None
+            if found is None and bearer:
+                found = access.find_session(conn, customer, token=bearer)
+            return found
 
     def access_token(self, environ: Mapping[str, Any], customer: int) -> tuple[str, int] | None:
         """Return the access token of the request's session of ``customer`` (its cookie's),
