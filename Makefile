@@ -67,9 +67,11 @@ bench-quick: $(STAMP) wrk iipimage
 	$(BIN)/python -m bench.delivery --quick
 	$(BIN)/python -m bench.manifests --quick
 
+# gunicorn, as the Procfile runs it: the first server a user runs is the one they deploy.
 run: $(RUN_STAMP)
-	@echo "Serving on http://$${HOST:-127.0.0.1}:$${PORT:-5000}/ (SQLite in instance/; Ctrl+C stops)"
-	$(BIN)/dlcs run --host $${HOST:-127.0.0.1} --port $${PORT:-5000}
+	@echo "Serving on http://$${HOST:-127.0.0.1}:$${PORT:-5000}/ with gunicorn, as the Procfile does (SQLite in instance/; Ctrl+C stops)"
+	$(BIN)/gunicorn --bind $${HOST:-127.0.0.1}:$${PORT:-5000} --workers $${WEB_CONCURRENCY:-4} \
+	  --worker-class gthread --threads $${WEB_THREADS:-8} --access-logfile - wsgi:app
 
 test: $(STAMP) $(CLIENTS) browser
 	$(BIN)/ruff check .

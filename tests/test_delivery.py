@@ -103,11 +103,27 @@ def test_info_json_of_image_api_3(client, ingested):
     assert "mirroring" in doc["extraFeatures"] and doc["extraFormats"] == ["webp"]
 
 
-def test_info_json_as_json_ld_when_asked(client, ingested):
-    r = client.get(f"{ingested}/info.json", headers={"Accept": "application/ld+json"})
-    assert r.headers["Content-Type"] == (
-        'application/ld+json;profile="http://iiif.io/api/image/3/context.json"'
-    )
+PROFILE_3 = 'application/ld+json;profile="http://iiif.io/api/image/3/context.json"'
+
+
+@pytest.mark.parametrize(
+    "accept",
+    [
+        "application/ld+json",
+        PROFILE_3,  # (as the Image API 3 specification shows it, section 5.1)
+        'application/ld+json; profile="http://iiif.io/api/image/3/context.json"; q=0.9, '
+        "application/json; q=0.5",
+    ],
+)
+def test_info_json_as_json_ld_when_asked(client, ingested, accept):
+    r = client.get(f"{ingested}/info.json", headers={"Accept": accept})
+    assert r.headers["Content-Type"] == PROFILE_3
+
+
+def test_info_json_as_json_when_json_is_preferred(client, ingested):
+    for accept in ("", "*/*", "application/json", "application/json, application/ld+json;q=0.5"):
+        r = client.get(f"{ingested}/info.json", headers={"Accept": accept})
+        assert r.headers["Content-Type"] == "application/json", accept
 
 
 def test_info_json_of_image_api_2(client, alice, ingested):

@@ -123,7 +123,19 @@ def test_every_response_links_the_documentation(anon, method, path, status):
         assert r.mimetype == "application/ld+json"
 
 
-@pytest.mark.parametrize("accept", [None, "*/*", "application/ld+json", "application/*"])
+@pytest.mark.parametrize(
+    "accept",
+    [
+        None,
+        "*/*",
+        "application/ld+json",
+        "application/*",
+        # (JSON-LD's own profiles, as JSON-LD clients send them)
+        'application/ld+json; profile="http://www.w3.org/ns/json-ld#compacted"',
+        'application/ld+json;profile="http://www.w3.org/ns/json-ld#expanded", '
+        "application/json;q=0.5",
+    ],
+)
 def test_json_ld_is_the_default_media_type(anon, accept):
     headers = {"Accept": accept} if accept else {}
     assert anon.get("/", headers=headers).mimetype == "application/ld+json"

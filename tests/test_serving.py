@@ -139,3 +139,36 @@ def test_clients_slow_to_send_their_headers_leave_the_others_served(database_url
             for sock in slow:
                 sock.close()
     assert statuses == [200] * 16
+
+
+def test_make_run_serves_with_gunicorn_as_the_procfile_does(tmp_path):
+    """The README's first command: the server it starts is the one deployed (not Flask's)."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "WEB_CONCURRENCY": "2",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'run.sqlite3'}",
+        "DLCS_STORAGE_DIR": str(tmp_path / "storage"),
+    }
+    log = tmp_path / "make.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            ["make", "-s", "run"], cwd=ROOT, env=env, stdout=out, stderr=out, start_new_session=True
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None, log.read_text()[-3000:]
+            try:
+                r = requests.get(f"http://127.0.0.1:{port}/", timeout=2)
+                break
+            except requests.RequestException:
+                assert time.monotonic() < deadline, log.read_text()[-3000:]
+                time.sleep(0.2)
+        assert r.status_code == 200 and r.headers["Server"].startswith("gunicorn"), r.headers
+        assert "development server" not in log.read_text()
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)

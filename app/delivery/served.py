@@ -27,9 +27,8 @@ from urllib.parse import quote, unquote_to_bytes, urlsplit
 
 from flask import Flask
 from sqlalchemy import and_, bindparam, select
-from werkzeug.datastructures import MIMEAccept
 from werkzeug.exceptions import HTTPException
-from werkzeug.http import parse_accept_header, parse_etags
+from werkzeug.http import parse_etags
 from werkzeug.wsgi import get_host
 
 from app.delivery.access import OPEN, Rule, check
@@ -172,8 +171,8 @@ class Registration:
 @lru_cache(maxsize=256)
 def wants_json_ld(accept: str) -> bool:
     """Whether an Accept header prefers JSON-LD to JSON (an info.json is JSON unless asked)."""
-    accepted = parse_accept_header(accept, MIMEAccept)
-    return accepted.quality(jsonld.JSONLD) > accepted.quality(jsonld.JSON)
+    asked = jsonld.accepted(accept)
+    return asked.quality(jsonld.JSONLD) > asked.quality(jsonld.JSON)
 
 
 def info_reply(

@@ -77,13 +77,22 @@ def negotiate(offered: tuple[str, ...] = OFFERED) -> str:
     return best
 
 
+def accepted(accept: str) -> MIMEAccept:
+    """Return the media types an Accept header names, with their qualities, each without its
+    parameters: ``application/ld+json;profile="..."`` (as the IIIF Image API and JSON-LD
+    clients send it) asks for JSON-LD, which werkzeug, comparing parameters too, matched with
+    nothing this server offers."""
+    parsed = parse_accept_header(accept, MIMEAccept)
+    return MIMEAccept([(value.split(";", 1)[0].strip(), quality) for value, quality in parsed])
+
+
 @lru_cache(maxsize=256)
 def best_match(accept: str, offered: tuple[str, ...] = OFFERED) -> str | None:
     """Return the offered type an Accept header prefers (JSON-LD when it states nothing).
 
     Clients send a few distinct Accept headers over and over, so each is parsed once.
     """
-    parsed = parse_accept_header(accept, MIMEAccept)
+    parsed = accepted(accept)
     if not parsed:
         return JSONLD
     return parsed.best_match(offered)
