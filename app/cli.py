@@ -17,7 +17,7 @@ from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from app.storage import db
+from app.storage import access, db
 from app.storage.db import connection
 from app.storage.store import now, store
 from app.submit import submit
@@ -49,7 +49,7 @@ def _new_key(customer: int) -> dict[str, Any]:
             "customer": customer,
             "key": key,
             "created": now(),
-            "secret_hash": auth.hash_secret(secret),
+            "secret_hash": access.digest(secret),
         },
     )
     return {"key": key, "secret": secret}

@@ -26,13 +26,9 @@ class Config:
         # Host is then what every @id is built from): others are refused (400), so that no
         # cache in front keeps a document naming a host an attacker sent. A leading dot
         # allows subdomains. None (with a public base URL): any, since none is reflected.
-        hosts = os.environ.get("DLCS_TRUSTED_HOSTS", "")
-        self.TRUSTED_HOSTS: list[str] | None = (
-            [h.strip() for h in hosts.split(",") if h.strip()]
-            if hosts.strip()
-            else None
-            if self.PUBLIC_BASE_URL
-            else ["localhost", "127.0.0.1"]
+        hosts = [h.strip() for h in os.environ.get("DLCS_TRUSTED_HOSTS", "").split(",")]
+        self.TRUSTED_HOSTS: list[str] | None = [h for h in hosts if h] or (
+            None if self.PUBLIC_BASE_URL else ["localhost", "127.0.0.1"]
         )
         # Apply migrations at start-up; defaults to on for SQLite (an embedded database).
         self.AUTO_MIGRATE: bool | None = (

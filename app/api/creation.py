@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app import resources
 from app.resources import Behaviour
+from app.storage import access
 from app.storage.db import connection
 from app.storage.store import now, store
 from app.web import auth, responses
@@ -50,7 +51,7 @@ def create_key(member: Class, keys: Mapping[str, Any], behaviour: Behaviour) -> 
     """Create an API key; its secret is in this response and nowhere else."""
     key, secret = auth.new_credentials()
     conn = connection()
-    values = {**keys, "key": key, "created": now(), "secret_hash": auth.hash_secret(secret)}
+    values = {**keys, "key": key, "created": now(), "secret_hash": access.digest(secret)}
     try:
         store(member.name).insert(conn, values)
         conn.commit()

@@ -271,7 +271,7 @@ class Delivery:
         if not environ.get("PATH_INFO", "").startswith(ROOTS):
             return self.next(environ, start_response)
         scheme, root = environ["wsgi.url_scheme"], environ.get("SCRIPT_NAME", "")
-        base = jsonld.untrusted_base(scheme, self.config, root)  # (until the Host is trusted)
+        base = ""  # (a Host not trusted: its error's IRIs are on the first trusted host's)
         try:
             base = self.config.get("PUBLIC_BASE_URL") or jsonld.root_url(
                 scheme, get_host(environ, self.config["TRUSTED_HOSTS"]), root
@@ -285,6 +285,7 @@ class Delivery:
             else:
                 raise ApiError(405, f"{method} is not allowed here.", headers={"Allow": _METHODS})
         except HTTPException as exc:
+            base = base or jsonld.untrusted_base(scheme, self.config, root)
             reply = self.error(environ, base, exc)
         except Exception as exc:
             error = unexpected(exc, self.config["STATEMENT_TIMEOUT"])

@@ -20,8 +20,8 @@ it before anything is decoded:
   copies at the peak; two of the converted size).
 
 A pyramid is made by streaming whatever it is made from, so what a small file declaring a
-large image costs beyond that is time and storage: a 677-byte JPEG declaring 15000 x 15000
-is decoded as an image of 225 million pixels (DLCS_MAX_IMAGE_PIXELS bounds it).
+large image costs beyond that is time and storage: a JPEG of a few hundred bytes declaring
+15000 x 15000 is decoded as an image of 225 million pixels (DLCS_MAX_IMAGE_PIXELS bounds it).
 """
 
 from __future__ import annotations
@@ -388,7 +388,7 @@ def read_tile_index(pyramid: Path | IO[bytes]) -> dict[str, Any]:
     height, the offset and length in the file of each JPEG tile (row by row), and the JPEG
     tables its tiles share (base64); no edge tiles (tifffile reads only the headers)."""
     with tifffile.TiffFile(pyramid) as tiff:
-        pages = list(tiff.pages[: MAX_LEVELS + 1])
+        pages = list(tiff.pages)  # (made here, or checked by _ready_pyramid)
         return {
             "levels": [[page.shape[1], page.shape[0]] for page in pages],
             "offsets": [list(page.dataoffsets) for page in pages],

@@ -37,8 +37,8 @@ def celery_init_app(app: Flask) -> Celery:
         # After a reconnect with jobs running, Celery lowers the prefetch count and raises it
         # again as their acknowledgements come in; those of jobs that ended while the broker
         # was away fail on the old channel, and it stayed lowered: the worker took nothing for
-        # minutes after a RabbitMQ restart (tests/test_workers.py restarts one: it stalled
-        # 2 runs in 3, past 120 s). A redelivered job that ran already does nothing.
+        # minutes after a RabbitMQ restart (tests/test_workers.py restarts one). A redelivered
+        # job that ran already does nothing.
         worker_enable_prefetch_count_reduction=False,
         # A connection that died without a word (no RST: a host gone, a partition) is found
         # within two heartbeats, not two minutes' worth (the default's 120 s).

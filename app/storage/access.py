@@ -30,9 +30,10 @@ class Held(NamedTuple):
     expires: dt.datetime
 
 
-def digest(value: str) -> str:
-    """Return the name a held value is stored under."""
-    return hashlib.sha256(value.encode()).hexdigest()
+def digest(secret: str) -> str:
+    """Return the stored form of a secret (a session's cookie or token, a grant, an API key's
+    secret): its SHA-256. A slow password hash adds nothing for a random value."""
+    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def _roles(roles: Iterable[str]) -> str:

@@ -18,6 +18,7 @@ from flask import Flask, current_app, g, request
 from sqlalchemy import bindparam, select
 from werkzeug.datastructures import Authorization
 
+from app.storage.access import digest
 from app.storage.models import TABLES
 from app.web import console, jsonld
 from app.web.errors import ApiError
@@ -35,11 +36,6 @@ class Caller:
     def may_act_for(self, customer: int) -> bool:
         """Whether this caller may act on the resources of ``customer``."""
         return self.admin or self.customer == customer
-
-
-def hash_secret(secret: str) -> str:
-    """Return the stored form of a secret."""
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def new_credentials() -> tuple[str, str]:
@@ -174,7 +170,7 @@ def _check(key: str, secret: str) -> Caller | None:
         return None  # keys are hex tokens: anything else cannot match
     found = key_cache().get(key)
     # Hash even when the key is unknown, so timing does not tell which keys exist.
-    given = hash_secret(secret)
+    given = digest(secret)
     if found is None or not hmac.compare_digest(given, found[1]):
         return None
     return Caller(customer=found[0], admin=found[2])

@@ -26,7 +26,7 @@ from werkzeug.http import dump_cookie, parse_cookie
 from app.storage import access
 from app.storage.store import now
 
-# (the longest value a cookie, token or grant of this server has: 43 characters)
+# (the longest value a cookie, token or grant of this server has: a token's 64 hex digits)
 _LONGEST = 64
 
 
