@@ -74,6 +74,11 @@ class Config:
         # longest it may take (then it is ended).
         self.INGEST_MEMORY_MB: float = float(os.environ.get("DLCS_INGEST_MEMORY_MB", 1024))
         self.INGEST_SECONDS: float = float(os.environ.get("DLCS_INGEST_SECONDS", 300))
+        # Audio and video (family T): the longest an origin may last, the longest one
+        # transcode may take (then it is ended), and the threads each decoder and encoder uses.
+        self.AV_MAX_SECONDS: float = float(os.environ.get("DLCS_AV_MAX_SECONDS", 4 * 3600))
+        self.TRANSCODE_SECONDS: float = float(os.environ.get("DLCS_TRANSCODE_SECONDS", 3600))
+        self.TRANSCODE_THREADS: int = int(os.environ.get("DLCS_TRANSCODE_THREADS", 2))
         # An image whose file ends before its pixels do: "error" (its ingest fails, saying so),
         # or "warning" (made as far as it goes, the rest grey, and the image's warning says so).
         self.INGEST_TRUNCATED: str = os.environ.get("DLCS_INGEST_TRUNCATED", "error")

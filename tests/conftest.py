@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import mimetypes
 import os
 import shutil
 import uuid
@@ -26,6 +27,7 @@ from app.factory import create_app
 from app.storage.db import dispose as dispose_app
 from app.storage.db import make_engine, upgrade
 from app.storage.models import metadata
+from tests import media
 
 BASE = "http://localhost"
 KEEP = {
@@ -350,7 +352,8 @@ class Origin:
                     return
                 data = file.read_bytes()
                 self.send_response(200)
-                self.send_header("Content-Type", "application/octet-stream")
+                kind = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+                self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
@@ -402,11 +405,13 @@ def origin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Origin]:
     make_image(folder / "small.jpg", (50, 40), "JPEG")
     (folder / "notes.txt").write_text("not an image at all\n" * 100)
     (folder / "broken.jpg").write_bytes((folder / "photo.jpg").read_bytes()[:200])
-    # A minimal MP3 frame header and an MP4 'ftyp' box, as audio/video look to a sniffer.
-    (folder / "sound.mp3").write_bytes(
-        b"ID3\x03\x00\x00\x00\x00\x00\x00" + b"\xff\xfb\x90\x00" * 400
-    )
-    (folder / "clip.mp4").write_bytes(
+    # Audio, video and a document (tests/media.py), and what only looks like media to a sniffer.
+    media.mp3(folder / "sound.mp3")
+    media.video(folder / "clip.mp4", container="mp4", codec="libx264", sound="aac")
+    media.video(folder / "clip.mpg")
+    media.wav(folder / "sound.wav")
+    media.pdf(folder / "doc.pdf")
+    (folder / "fake.mp4").write_bytes(
         b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + bytes(2000)
     )
     server = Origin(folder)

@@ -293,7 +293,7 @@ IMAGE = Class(
             readonly=True,
             link=True,
             path="/iiif-img/{customer}/{space}/{image}",
-            present_if="width",
+            present_if="thumbnailPolicy",
         ),
         Prop(
             "thumbnailImageService",
@@ -303,7 +303,7 @@ IMAGE = Class(
             readonly=True,
             link=True,
             path="/thumbs/{customer}/{space}/{image}",
-            present_if="width",
+            present_if="thumbnailPolicy",
         ),
         # Added by this server.
         Prop(

@@ -114,13 +114,21 @@ def wants_ingest(before: dict[str, Any] | None, loaded: dict[str, Any]) -> bool:
     return bool(origin or loaded.get("initialOrigin"))
 
 
+def _queued(conn: Connection, keys: Mapping[str, Any]) -> bool:
+    """Whether an image's ingest goes to the queue (asked for, or audio and video: a
+    transcode is never run by a web request)."""
+    images = TABLES["Image"]
+    family = conn.execute(select(images.c.family).where(store("Image").match(keys))).scalar()
+    return resources.wants_async() or family == "T"
+
+
 def ingest_on_write(conn: Connection, keys: Mapping[str, Any]) -> resources.FollowUp:
     """Queue the written image's ingest (or prepare to run it after the commit)."""
-    return start(conn, [requeue(conn, keys)], asynchronous=resources.wants_async())
+    return start(conn, [requeue(conn, keys)], asynchronous=_queued(conn, keys))
 
 
 def remove_files(keys: Mapping[str, Any]) -> None:
-    """Remove the thumbnails and pyramids of a deleted image."""
+    """Remove what was made or kept of a deleted image (pyramids, thumbnails, transcodes)."""
     remove_derivatives(current_app.extensions["dlcs.files"], keys)
 
 
@@ -129,7 +137,7 @@ def reingest(cls: Class, keys: Mapping[str, Any], _behaviour: Behaviour) -> Resp
     conn = connection()
     if not store("Image").exists(conn, keys):
         raise resources.not_found(IMAGE, keys)
-    follow_up = start(conn, [requeue(conn, keys)], asynchronous=resources.wants_async())
+    follow_up = start(conn, [requeue(conn, keys)], asynchronous=_queued(conn, keys))
     conn.commit()
     status = follow_up() or 200
     return _image_response(conn, keys, status)

@@ -13,7 +13,7 @@ import ctypes
 import pyvips
 from flask import Flask
 
-from app.delivery import auth, iiif, manifests, thumbs
+from app.delivery import auth, iiif, manifests, media, thumbs
 from app.delivery.images import Pyramid, info, open_pyramid, render
 from app.delivery.served import (
     Asked,
@@ -32,7 +32,7 @@ VERSIONS = {"v3": 3, "v2": 2}
 
 def route(delivery: Delivery, asked: Asked) -> Reply:
     """Answer a request to delivery: the Image API of each version, the thumbnails, IIIF Auth
-    2, or the manifests."""
+    2, the manifests, or audio, video and files."""
     root, rest = asked.segments[0], asked.segments[1:]
     if root == "thumbs":
         return thumbs.route(delivery, asked, rest)
@@ -40,6 +40,8 @@ def route(delivery: Delivery, asked: Asked) -> Reply:
         return auth.route(delivery, asked, rest)
     if root in ("iiif-resource", "iiif-manifest"):
         return manifests.route(delivery, asked, rest, single=root == "iiif-manifest")
+    if root in ("iiif-av", "file"):
+        return media.route(delivery, asked, rest, file=root == "file")
     prefix, version = "", 3
     if rest and rest[0] in VERSIONS:
         prefix, version, rest = f"/{rest[0]}", VERSIONS[rest[0]], rest[1:]

@@ -28,7 +28,7 @@ from urllib.parse import quote, unquote_to_bytes, urlsplit
 from flask import Flask
 from sqlalchemy import and_, bindparam, select
 from werkzeug.exceptions import HTTPException
-from werkzeug.http import parse_etags
+from werkzeug.http import parse_etags, parse_range_header
 from werkzeug.wsgi import get_host
 
 from app.delivery.access import OPEN, Rule, check
@@ -43,13 +43,16 @@ from app.web.sessions import Sessions
 log = logging.getLogger(__name__)
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-ROOTS = ("/iiif-img/", "/thumbs/", "/auth/", "/iiif-resource/", "/iiif-manifest/")
+ROOTS = (
+    "/iiif-img/", "/thumbs/", "/auth/", "/iiif-resource/", "/iiif-manifest/", "/iiif-av/", "/file/",
+)  # fmt: skip
 _STATUS = {status.value: f"{status.value} {status.phrase}" for status in HTTPStatus}
 _METHODS = "GET, HEAD, OPTIONS"
-# (what a client's script may read of a response: the canonical link, the ETag, a redirect)
+# (what a client's script may read of a response: the canonical link, the ETag, a redirect,
+# a range's place in a file)
 _CORS = [
     ("Access-Control-Allow-Origin", "*"),
-    ("Access-Control-Expose-Headers", "Link, ETag, Location"),
+    ("Access-Control-Expose-Headers", "Link, ETag, Location, Content-Range, Accept-Ranges"),
 ]
 
 
@@ -61,6 +64,9 @@ class Reply:
     tells this response from the others of the image); None for a response nobody keeps.
     ``private``: a response of an image with roles, which only the caller's browser may keep,
     asking again each time (who may see it can change at any moment).
+    ``stream``: instead of ``body``, a stored file of ``length`` bytes, sent a chunk at a time
+    from where a ``Range`` asks (``stream(start, stop)``: its bytes from ``start`` up to
+    ``stop``, or None when the file is gone).
     """
 
     body: bytes
@@ -70,6 +76,8 @@ class Reply:
     headers: list[tuple[str, str]] = field(default_factory=list)
     private: bool = False
     max_age: int | None = None  # (how long caches may keep it; None: DELIVERY_MAX_AGE)
+    stream: Callable[[int, int], Iterable[bytes] | None] | None = None
+    length: int = 0
 
 
 def redirect(location: str) -> Reply:
@@ -295,10 +303,11 @@ class Delivery:
 
     def send(
         self, environ: dict[str, Any], base: str, reply: Reply, start_response: Callable[..., Any]
-    ) -> list[bytes]:
+    ) -> Iterable[bytes]:
         """Start the response of ``reply``; return its body (none for HEAD or 304)."""
         headers = [*_CORS, *reply.headers]
         status, body = reply.status, reply.body
+        etag = None
         if reply.tag is not None:
             digest = hashlib.blake2b(repr((base, *reply.tag)).encode(), digest_size=16)
             etag = digest.hexdigest()
@@ -314,12 +323,47 @@ class Delivery:
             asked_for = environ.get("HTTP_IF_NONE_MATCH")
             if asked_for and parse_etags(asked_for).contains_weak(etag):
                 status, body = 304, b""
+        if reply.stream is not None and status == 200:
+            return self._send_file(environ, base, reply, headers, etag, start_response)
         if status != 304:
             if reply.media_type:
                 headers.append(("Content-Type", reply.media_type))
             headers.append(("Content-Length", str(len(body))))
         start_response(_STATUS[status], headers)
         return [] if environ["REQUEST_METHOD"] == "HEAD" else [body]
+
+    def _send_file(
+        self,
+        environ: dict[str, Any],
+        base: str,
+        reply: Reply,
+        headers: list[tuple[str, str]],
+        etag: str | None,
+        start_response: Callable[..., Any],
+    ) -> Iterable[bytes]:
+        # A stored file, whole or the one range a Range header asks for (RFC 9110, 14).
+        assert reply.stream is not None
+        length = reply.length
+        span = _span(environ, etag, length)
+        if span is None:
+            message = f"The range asked for is not within the file's {length} bytes."
+            error = ApiError(416, message, headers={"Content-Range": f"bytes */{length}"})
+            return self.send(environ, base, self.error(environ, base, error), start_response)
+        start, stop, partial = span
+        status = 206 if partial else 200
+        headers += [("Accept-Ranges", "bytes"), ("Content-Type", reply.media_type)]
+        headers.append(("Content-Length", str(stop - start)))
+        if status == 206:
+            headers.append(("Content-Range", f"bytes {start}-{stop - 1}/{length}"))
+        if environ["REQUEST_METHOD"] == "HEAD" or stop == start:
+            start_response(_STATUS[status], headers)
+            return []
+        chunks = reply.stream(start, stop)
+        if chunks is None:  # (deleted, or registered again, since its row was read)
+            error = ApiError(404, "The file was removed while it was asked for.")
+            return self.send(environ, base, self.error(environ, base, error), start_response)
+        start_response(_STATUS[status], headers)
+        return chunks
 
     def error(self, environ: dict[str, Any], base: str, exc: HTTPException) -> Reply:
         """Return the Error body of ``exc`` (JSON-LD, or JSON when that is preferred)."""
@@ -337,6 +381,29 @@ class Delivery:
             *getattr(exc, "extra_headers", {}).items(),
         ]
         return Reply(jsonld.dumps(doc), media_type, code, headers=headers)
+
+
+def _span(environ: dict[str, Any], etag: str | None, length: int) -> tuple[int, int, bool] | None:
+    """Return the bytes (start, stop) of a file of ``length`` to send for the request's
+    Range header, and whether they are the range asked for (206).
+
+    All of them, not as a range: when it asks for none, for one that is malformed or not in
+    bytes, for several (sent whole, as RFC 9110 allows), or when its If-Range names another
+    ETag than ``etag`` (compared strongly; a date never matches: no Last-Modified is sent).
+    None: the one range asked for starts past the end (416).
+    """
+    whole = (0, length, False)
+    asked = environ.get("HTTP_RANGE")
+    if not asked:
+        return whole
+    condition = environ.get("HTTP_IF_RANGE")
+    if condition is not None and (etag is None or condition.strip() != f'"{etag}"'):
+        return whole
+    parsed = parse_range_header(asked)
+    if parsed is None or parsed.units != "bytes" or len(parsed.ranges) != 1:
+        return whole
+    span = parsed.range_for_length(length)
+    return None if span is None else (*span, True)
 
 
 def _preflight(environ: dict[str, Any]) -> Reply:

@@ -51,8 +51,8 @@ THUMBS = "thumbs"
 SIZES = "sizes.json"
 # The image optimisation policies ingest applies to images (vocabulary: ImageOptimisationPolicy).
 MADE, USE_ORIGINAL = "fast-higher", "use-original"
-# The policies ingest applies, named by the links it sets on the image.
-OPTIMISATION_POLICIES = {"image": MADE, "video": "video-max", "audio": "audio-max"}
+# What a file is when its first bytes do not say.
+UNKNOWN = "application/octet-stream"
 HEAD = 8192
 # The most directories a TIFF may have to be taken as a ready-made pyramid: one level a halving,
 # down to a tile, of a side of 2^40 pixels; no image within any pixel limit has more.
@@ -98,8 +98,8 @@ class Made:
 
 
 def derive(origin: str, folder: str, family: str, sizes: list[int], limits: Limits) -> Made:
-    """Find what the file ``origin`` is and, for an image, make what is served of it in
-    ``folder``; fail with an :class:`IngestError` saying why not, or MemoryError.
+    """Find what the file ``origin`` is and, for an image of family I, make what is served of
+    it in ``folder``; fail with an :class:`IngestError` saying why not, or MemoryError.
 
     Run by :func:`app.ingest.sandbox.run`, in a process whose memory is bounded by
     ``limits.memory`` beyond its own."""
@@ -107,8 +107,8 @@ def derive(origin: str, folder: str, family: str, sizes: list[int], limits: Limi
     with open(origin, "rb") as file:
         found = inspect(file, limits.max_pixels)
         check_family(family, found)
-        if found.kind != "image":
-            return Made(found, OPTIMISATION_POLICIES.get(found.kind))
+        if found.kind != "image" or family == "F":
+            return Made(found, None)  # (a file is kept as it is: app.ingest.service)
         try:
             file.seek(0)
             with Image.open(file) as header:
@@ -159,7 +159,7 @@ def inspect(file: IO[bytes], max_pixels: int) -> Inspected:
     guess = filetype.guess(file.read(HEAD))
     file.seek(0)
     if guess is None:
-        return Inspected("application/octet-stream", "file")
+        return Inspected(UNKNOWN, "file")
     major = guess.mime.split("/", 1)[0]
     if major == "image":  # looks like an image, yet the image library cannot read it
         raise IngestError(f"the image could not be decoded ({guess.mime}): {unreadable}")

@@ -25,6 +25,9 @@ from typing import Any
 from app.ingest.decode import EDGES, INDEX, PYRAMID, SIZES, THUMBS
 from app.storage.files import Files
 
+# The name a file (family F) is kept under, beside what is made of the others.
+FILE = "file"
+
 
 def derivatives_prefix(keys: Mapping[str, Any]) -> str:
     """Return the key prefix of an image's derivatives, one prefix per registration inside."""

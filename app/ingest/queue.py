@@ -85,8 +85,9 @@ class Queue:
     def __init__(self, engine: Engine, settings: service.IngestSettings) -> None:
         self.engine = engine
         self.settings = settings
-        # What a worker holds a job for: the whole fetch, the whole decoding, and the rest.
-        work = settings.fetch.total_timeout + settings.seconds
+        # What a worker holds a job for: the whole fetch, the whole decoding or transcode, and
+        # the rest.
+        work = settings.fetch.total_timeout + settings.longest
         self.lease = dt.timedelta(seconds=work) + MARGIN
 
     def hold(self, conn: Connection, jobs: list[Job], lease: dt.timedelta) -> Held:

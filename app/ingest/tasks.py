@@ -25,6 +25,8 @@ def celery_init_app(app: Flask) -> Celery:
             with app.app_context():
                 return self.run(*args, **kwargs)
 
+    cfg = app.config
+    longest = cfg["ORIGIN_TOTAL_TIMEOUT"] + max(cfg["INGEST_SECONDS"], cfg["TRANSCODE_SECONDS"])
     celery = Celery(app.name, task_cls=FlaskTask, set_as_current=False, amqp=_AMQP)
     celery.conf.update(
         broker_url=app.config["BROKER_URL"],
@@ -45,8 +47,12 @@ def celery_init_app(app: Flask) -> Celery:
         broker_heartbeat=10,
         worker_hijack_root_logger=False,
         # confirm_publish (AMQP): a publish returns once the broker has the message, so the
-        # outbox row is deleted only then. visibility_timeout (Redis): longer than any ingest.
-        broker_transport_options={"confirm_publish": True, "visibility_timeout": 900},
+        # outbox row is deleted only then. visibility_timeout (Redis): longer than any ingest:
+        # its fetch, its decoding or transcode, and two minutes.
+        broker_transport_options={
+            "confirm_publish": True,
+            "visibility_timeout": int(longest) + 120,
+        },
     )
     app.extensions["celery"] = celery
     return celery

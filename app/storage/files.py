@@ -17,6 +17,7 @@ import shutil
 import tempfile
 import threading
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, Protocol
 from urllib.parse import urlsplit
@@ -63,6 +64,12 @@ class Files(Protocol):
         no such file."""
         ...
 
+    def stream(self, key: str, start: int, stop: int) -> Iterator[bytes] | None:
+        """Return the bytes of the file ``key`` from ``start`` up to ``stop``, read a chunk at
+        a time as they are sent (a file of gigabytes is never held at once), or None when
+        there is no such file."""
+        ...
+
     def remove(self, prefix: str, keep: str | None = None) -> None:
         """Remove every file under ``prefix``, but those under ``prefix/keep`` if given."""
         ...
@@ -107,6 +114,10 @@ class LocalFiles:
         except FileNotFoundError:
             return None
 
+    def stream(self, key: str, start: int, stop: int) -> Iterator[bytes] | None:
+        file = self.open(key)
+        return None if file is None else _chunks(file, start, stop)
+
     def remove(self, prefix: str, keep: str | None = None) -> None:
         folder = self.root / prefix
         if keep is None:
@@ -123,6 +134,23 @@ def _pread(path: Path, offset: int, length: int) -> bytes:
         return os.pread(fd, length, offset)
     finally:
         os.close(fd)
+
+
+CHUNK = 256 * 1024
+
+
+def _chunks(file: IO[bytes], start: int, stop: int) -> Iterator[bytes]:
+    # The bytes of an open file from start up to stop, a chunk at a time; closed at the end
+    # (or when the server closes the response early: a player that seeks elsewhere).
+    with file:
+        file.seek(start)
+        left = stop - start
+        while left > 0:
+            chunk = file.read(min(CHUNK, left))
+            if not chunk:
+                return
+            left -= len(chunk)
+            yield chunk
 
 
 class DiskCache:
@@ -288,6 +316,26 @@ class BucketFiles:
         self._fetch_in_background(key)
         return data
 
+    def stream(self, key: str, start: int, stop: int) -> Iterator[bytes] | None:
+        # From this machine's cache when a tile's read left it there, else by one ranged GET
+        # of just those bytes (a player seeking into a video of gigabytes), streamed.
+        path = self.cache.get(key)
+        if path is not None:
+            try:
+                return _chunks(path.open("rb"), start, stop)
+            except FileNotFoundError:  # (removed from the cache by another process meanwhile)
+                pass
+        if stop <= start:
+            return iter(())
+        span = f"bytes={start}-{stop - 1}"
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=self._key(key), Range=span)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise
+        return _body_chunks(body["Body"])
+
     def _fetch_in_background(self, key: str) -> None:
         # One fetch of a file at a time per process, however many of its parts are asked for.
         with self.lock:
@@ -319,6 +367,11 @@ class BucketFiles:
             self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": objects})  # type: ignore[typeddict-item]
         for key in doomed:  # (this machine's cache; others' keep them until they are evicted)
             self.cache.discard(key.removeprefix(f"{self.prefix}/") if self.prefix else key)
+
+
+def _body_chunks(body: Any) -> Iterator[bytes]:
+    with body:
+        yield from body.iter_chunks(CHUNK)
 
 
 def files_of(config: Any, instance_path: str) -> Files:

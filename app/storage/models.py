@@ -227,3 +227,28 @@ auth_grants = Table(
     Column("roles", Text, nullable=False),
     Column("expires", DateTime(timezone=True), nullable=False, index=True),
 )
+
+# What ingest made of an audio or video asset (its transcodes) or kept of a file (its origin),
+# for delivery: one row each, of the registration (``generation``) that made it, stored at
+# ``key`` (app.storage.files). Rows go with their image.
+image_media = Table(
+    "image_media",
+    metadata,
+    _key_column("customer"),
+    _key_column("space"),
+    _key_column("image"),
+    Column("channel", String(16), primary_key=True),  # ("mp4", "mp3" or "file")
+    Column("generation", BigInteger, nullable=False),
+    Column("policy", String(255), nullable=True),  # (the ImageOptimisationPolicy; file: None)
+    Column("key", String(1024), nullable=False),
+    Column("media_type", String(255), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("duration", BigInteger, nullable=True),  # (milliseconds)
+    Column("width", Integer, nullable=True),
+    Column("height", Integer, nullable=True),
+    ForeignKeyConstraint(
+        ["customer", "space", "image"],
+        ["images.customer", "images.space", "images.image"],
+        ondelete="CASCADE",
+    ),
+)
