@@ -20,11 +20,15 @@ for (const file of process.argv.slice(2)) {
     const manifest = entities.Manifest[resource.id];
     const canvases = manifest.items.map((ref) => entities.Canvas[ref.id]);
     const services = [];
+    const bodies = new Map();
     for (const canvas of canvases) {
+      bodies.set(canvas.id, []);
       for (const pageRef of canvas.items) {
         for (const annoRef of entities.AnnotationPage[pageRef.id].items) {
           for (const bodyRef of entities.Annotation[annoRef.id].body) {
             const body = entities.ContentResource[bodyRef.id];
+            bodies.get(canvas.id).push({ type: body.type, format: body.format,
+              duration: body.duration });
             for (const service of body.service || []) services.push(service.id || service["@id"]);
           }
         }
@@ -37,7 +41,9 @@ for (const file of process.argv.slice(2)) {
       label: manifest.label,
       warnings: state.warnings,
       canvases: canvases.map((c) => ({ id: c.id, width: c.width, height: c.height,
-        thumbnails: (c.thumbnail || []).length, metadata: c.metadata.length })),
+        duration: c.duration, thumbnails: (c.thumbnail || []).length,
+        metadata: c.metadata.length, renderings: (c.rendering || []).length,
+        bodies: bodies.get(c.id) })),
       services,
     });
   } catch (error) {

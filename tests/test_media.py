@@ -7,6 +7,8 @@ What is served is probed by FFmpeg (tests/media.py): the origins are formats no 
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlalchemy import func, select
 
@@ -317,3 +319,131 @@ def test_access_to_audio_video_and_files(app, client, alice, bob, restricted, as
         else:
             assert not r.data.startswith(b"\x00\x00\x00")  # (no byte of the video)
             assert "no-cache" in r.headers["Cache-Control"]
+
+
+# -- manifests ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def shelf(app, alice, origin):
+    """Alice's assets tagged "s1" = "shelf", in number1's order: an image, a video, an audio,
+    a PDF, and a restricted video (role "reg"); and an audio still waiting for its transcode."""
+    c = alice.customer
+    role = f"http://localhost/customers/{c}/roles/reg"
+    made = [
+        ("img", "I", "photo.jpg", {}),
+        ("vid", "T", "clip.mpg", {}),
+        ("aud", "T", "sound.wav", {}),
+        ("pdf", "F", "doc.pdf", {}),
+        ("locked", "T", "clip.mpg", {"roles": [role]}),
+    ]
+    for n, (name, family, file, more) in enumerate(made):
+        body = {"origin": origin.url(file), "family": family, "string1": "shelf", "number1": n}
+        assert alice.put(
+            f"/customers/{c}/spaces/1/images/{name}", {**body, **more}
+        ).status_code in (
+            201,
+            202,
+        )
+    app.extensions["dlcs.queue"].drain()
+    late = {"origin": origin.url("sound.wav"), "family": "T", "string1": "shelf", "number1": 9}
+    assert alice.put(f"/customers/{c}/spaces/1/images/late", late).status_code == 202
+    return c
+
+
+def _manifest(client, path: str) -> dict:
+    r = client.get(path)
+    assert r.status_code == 200, r.get_json()
+    return r.get_json()
+
+
+def test_a_manifest_holds_video_sound_and_file_canvases(client, alice, shelf):
+    c = shelf
+    doc = _manifest(client, f"/iiif-resource/{c}/book/shelf")
+    ids = [canvas["id"].split("/")[-4] for canvas in doc["items"]]
+    assert ids == ["img", "vid", "aud", "pdf", "locked"]  # (no canvas before its transcode)
+    image, video, audio, pdf, locked = doc["items"]
+    assert image["items"][0]["items"][0]["body"]["type"] == "Image"
+    assert (video["width"], video["height"]) == (320, 240) and 1.9 <= video["duration"] <= 2.2
+    body = video["items"][0]["items"][0]["body"]
+    assert body == {
+        "id": f"http://localhost/iiif-av/{c}/1/vid/{VIDEO}",
+        "type": "Video",
+        "format": "video/mp4",
+        "duration": video["duration"],
+        "width": 320,
+        "height": 240,
+    }
+    assert "width" not in audio and "height" not in audio and 1.9 <= audio["duration"] <= 2.2
+    body = audio["items"][0]["items"][0]["body"]
+    assert (body["type"], body["format"], body["id"]) == (
+        "Sound",
+        "audio/mp3",
+        f"http://localhost/iiif-av/{c}/1/aud/{AUDIO}",
+    )
+    assert pdf["rendering"] == [
+        {
+            "id": f"http://localhost/file/{c}/1/pdf",
+            "type": "Text",
+            "label": {"none": ["pdf"]},
+            "format": "application/pdf",
+        }
+    ]
+    placeholder = pdf["items"][0]["items"][0]["body"]
+    assert (pdf["width"], pdf["height"]) == (1000, 1000) and placeholder["type"] == "Image"
+    r = client.get(placeholder["id"])
+    assert r.status_code == 200 and r.mimetype == "image/png"
+    assert r.headers["Access-Control-Allow-Origin"] == "*"
+    # what each canvas paints is served as the manifest says
+    for canvas in (video, audio):
+        body = canvas["items"][0]["items"][0]["body"]
+        r = client.head(body["id"])
+        assert r.status_code == 200 and r.mimetype == body["format"]
+    # the restricted video carries its probe; the manifest lists the access services once
+    probe = locked["items"][0]["items"][0]["body"]["service"][0]
+    assert probe["type"] == "AuthProbeService2"
+    assert probe["id"] == f"http://localhost/auth/v2/probe/{c}/1/locked"
+    assert doc["@context"][0] == "http://iiif.io/api/auth/2/context.json"
+    assert [s["id"] for s in doc["services"]] == [f"http://localhost/auth/v2/access/{c}/reg"]
+
+
+def test_the_probe_says_who_may_play_a_restricted_recording(app, client, alice, shelf):
+    c = shelf
+    fresh = client.application.test_client(use_cookies=False)
+    assert fresh.get(f"/auth/v2/probe/{c}/1/locked").json["status"] == 401
+    assert fresh.get(f"/auth/v2/probe/{c}/1/vid").json["status"] == 200
+    cookie = session_of(app, c, ["reg"])
+    token = sessions_of(app).token_of(cookie)
+    r = fresh.get(f"/auth/v2/probe/{c}/1/locked", headers={"Authorization": f"Bearer {token}"})
+    assert r.json["status"] == 200
+
+
+def test_one_assets_manifest(client, alice, shelf):
+    c = shelf
+    for name, kind in (("vid", "Video"), ("aud", "Sound"), ("pdf", "Image")):
+        doc = _manifest(client, f"/iiif-manifest/{c}/1/{name}")
+        assert [canvas["items"][0]["items"][0]["body"]["type"] for canvas in doc["items"]] == [kind]
+    r = client.get(f"/iiif-manifest/{c}/1/late")
+    assert r.status_code == 404 and "being ingested" in r.get_json()["description"]
+
+
+def test_the_iiif_clients_read_the_av_manifests(tmp_path, client, alice, shelf):
+    from iiif_prezi3 import Manifest
+
+    from tests.test_manifest_clients import parse_with_iiif_parser
+
+    c = shelf
+    paths = [f"/iiif-resource/{c}/book/shelf"] + [
+        f"/iiif-manifest/{c}/1/{name}" for name in ("vid", "aud", "pdf", "locked")
+    ]
+    docs = [_manifest(client, path) for path in paths]
+    for doc in docs:
+        assert json.loads(Manifest(**doc).json()) == doc
+    status, read = parse_with_iiif_parser(tmp_path, docs)
+    assert status == 0, read
+    canvases = read[0]["canvases"]
+    assert [[body["type"] for body in canvas["bodies"]] for canvas in canvases] == [
+        ["Image"], ["Video"], ["Sound"], ["Image"], ["Video"]
+    ]  # fmt: skip
+    assert [canvas["renderings"] for canvas in canvases] == [0, 0, 0, 1, 0]
+    assert canvases[1]["duration"] == docs[0]["items"][1]["duration"]

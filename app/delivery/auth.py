@@ -2,7 +2,8 @@
 
 - ``probe/{c}/{s}/{id}``: always HTTP 200, an ``AuthProbeResult2`` whose ``status`` says
   whether the caller (its cookie, or the bearer token the token service gave) may see all of
-  the image: 200, 401 (no session) or 403 (a session without the image's roles).
+  the image (or the audio, video or file): 200, 401 (no session) or 403 (a session without
+  the image's roles).
 - ``access/{c}/{role}``: the role's access service, opened by a viewer in a window of its own.
   With ``?grant=`` (an AuthGrant, :mod:`app.api.access`) it turns the grant into the session
   cookie; else, for a ``clickthrough`` role, a page with the role's heading, note and confirm
@@ -25,6 +26,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from jinja2 import Environment, PackageLoader
 from sqlalchemy import Connection, select
 
+from app.delivery import media
 from app.delivery.served import Asked, Delivery, ImageKey, Reply, image_key, number
 from app.storage.models import TABLES
 from app.web.errors import ApiError
@@ -83,7 +85,19 @@ def described(
 ) -> dict[str, Any]:
     """Return the probe service of an image with ``roles`` (``found``: their rows, from
     :func:`roles_of`), under the public base URL ``base``."""
-    auth, c = f"{base}/auth/v2", image.customer
+    return {
+        "id": image.url(base, "/auth/v2/probe"),
+        "type": "AuthProbeService2",
+        "service": access_services(base, image.customer, roles, found),
+    }
+
+
+def access_services(
+    base: str, customer: int, roles: Iterable[str], found: Mapping[str, Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """Return the access service of each of ``customer``'s ``roles`` that exists (``found``:
+    their rows), each with its token and logout services."""
+    auth, c = f"{base}/auth/v2", customer
     token_and_logout = [
         {"id": f"{auth}/token/{c}", "type": "AuthAccessTokenService2"},
         {"id": f"{auth}/logout/{c}", "type": "AuthLogoutService2", "label": _text("Log out")},
@@ -105,11 +119,7 @@ def described(
             if row[name]:
                 service[name] = _text(row[name])
         accesses.append(service)
-    return {
-        "id": image.url(base, "/auth/v2/probe"),
-        "type": "AuthProbeService2",
-        "service": accesses,
-    }
+    return accesses
 
 
 def probe(delivery: Delivery, asked: Asked, image: ImageKey) -> Reply:
@@ -117,9 +127,14 @@ def probe(delivery: Delivery, asked: Asked, image: ImageKey) -> Reply:
     url = image.service(asked, "/auth/v2/probe")
     result: dict[str, Any] = {"@context": CONTEXT, "id": url, "type": "AuthProbeResult2"}
     try:
-        rule = delivery.registration(image).rule
-        if rule.restricted:
-            delivery.allow(image, rule, asked, token=True)
+        found = media.registered(delivery, image)
+        if found.media:  # (audio, video or a file: no part of it is open)
+            if found.restricted:
+                media.allow(delivery, image, found, asked, token=True)
+        else:
+            rule = delivery.registration(image).rule
+            if rule.restricted:
+                delivery.allow(image, rule, asked, token=True)
         result["status"] = 200
     except ApiError as exc:  # (no such image, no session, no role: said in the result)
         result["status"] = exc.code

@@ -25,7 +25,9 @@ import orjson
 from sqlalchemy import Connection, select
 
 from app.delivery import auth, iiif
+from app.delivery.media import AV_PATHS, PLACEHOLDER, PLACEHOLDER_SIDE, registered
 from app.delivery.served import Asked, Delivery, ImageKey, Reply, image_key, number, sent
+from app.storage.media import Media, media_of
 from app.storage.models import CHILDREN, TABLES
 from app.storage.named_queries import TemplateError, bind, images, parse
 from app.storage.store import store
@@ -101,24 +103,26 @@ def named_query(
             raise ApiError(
                 404, f"No image of customer {customer} that can be shown matches {asked_for}."
             )
-        items = _canvases(conn, asked.base, customer, rows)
+        items, found = _canvases(conn, asked.base, customer, rows)
     label = f"Generated from '{name}' named query"
     named_by = bound.manifest_value()
     if named_by:
         label += f": {named_by}"
-    return _reply(delivery, asked, label, rows, items)
+    return _reply(delivery, asked, label, customer, items, found)
 
 
 def one_image(delivery: Delivery, asked: Asked, segments: list[str]) -> Reply:
     """Answer with the manifest of one image; 404 saying why it cannot be shown."""
     image = image_key(segments)
-    delivery.registration(image)  # (404 for no such image, one not ingested, or failed)
+    # (404 for no such image, one not ingested, one that failed, or one with nothing to show)
+    if not registered(delivery, image).media:
+        delivery.registration(image)
     with delivery.reader.connect() as conn:
         row = store("Image").get(conn, image.keys())
         if row is None:  # (deleted since)
             raise ApiError(404, f"There is no {image.name()}.")
-        items = _canvases(conn, asked.base, image.customer, [row])
-    return _reply(delivery, asked, image.image, [row], items)
+        items, found = _canvases(conn, asked.base, image.customer, [row])
+    return _reply(delivery, asked, image.image, image.customer, items, found)
 
 
 def _template(conn: Connection, customer: int, name: str) -> str:
@@ -142,18 +146,22 @@ def _reply(
     delivery: Delivery,
     asked: Asked,
     label: str,
-    rows: list[dict[str, Any]],
+    customer: int,
     items: bytes,
+    roles: Mapping[str, Mapping[str, Any]],
 ) -> Reply:
-    # (the Auth 2 context where some image has roles: its services are in the manifest)
-    contexts: Any = [auth.CONTEXT, CONTEXT] if any(row["roles"] for row in rows) else CONTEXT
-    manifest = {
-        "@context": contexts,
+    manifest: dict[str, Any] = {
+        "@context": CONTEXT,
         "id": asked.base + sent(asked.environ).partition("?")[0],
         "type": "Manifest",
         "label": {"en": [label]},
         "items": orjson.Fragment(items),
     }
+    if _PROBE in items:  # (the Auth 2 context and access services where something is restricted)
+        manifest["@context"] = [auth.CONTEXT, CONTEXT]
+        services = auth.access_services(asked.base, customer, sorted(roles), roles)
+        if services:
+            manifest["services"] = services
     body = dumps(manifest)
     # (what a manifest says changes with any of its images: its tag is its bytes')
     tag = (hashlib.blake2b(body, digest_size=16).hexdigest(),)
@@ -161,8 +169,14 @@ def _reply(
     return Reply(body, MEDIA_TYPE, tag=tag, max_age=max_age)
 
 
-def _canvases(conn: Connection, base: str, customer: int, rows: list[dict[str, Any]]) -> bytes:
-    """Return the JSON array of a canvas for each image row, in their order.
+_PROBE = b'"AuthProbeService2"'
+
+
+def _canvases(
+    conn: Connection, base: str, customer: int, rows: list[dict[str, Any]]
+) -> tuple[bytes, dict[str, dict[str, Any]]]:
+    """Return the JSON array of a canvas for each image row, in their order, and the rows of
+    the roles they name.
 
     Each canvas is serialised as soon as it is made: holding every canvas's objects until the
     end had Python's garbage collector walk them again and again, and a manifest of 10,000
@@ -171,10 +185,21 @@ def _canvases(conn: Connection, base: str, customer: int, rows: list[dict[str, A
     policies = _policy_sizes(conn)
     roles = {role for row in rows for role in row["roles"]}
     found = auth.roles_of(conn, customer, roles) if roles else {}
+    assets = [(row["space"], row["image"]) for row in rows if not row.get("thumbnailPolicy")]
+    kept = media_of(conn, customer, assets) if assets else {}
     made = (
-        dumps(canvas(base, row, policies.get(row["thumbnailPolicy"], ()), found)) for row in rows
+        dumps(
+            canvas(
+                base,
+                row,
+                policies.get(row["thumbnailPolicy"], ()),
+                found,
+                kept.get((int(row["space"]), str(row["image"]))),
+            )
+        )
+        for row in rows
     )
-    return b"[" + b",".join(made) + b"]"
+    return b"[" + b",".join(made) + b"]", found
 
 
 def _policy_sizes(conn: Connection) -> dict[str, tuple[int, ...]]:
@@ -190,13 +215,17 @@ def canvas(
     row: Mapping[str, Any],
     policy_sizes: tuple[int, ...],
     roles: Mapping[str, Mapping[str, Any]],
+    media: Mapping[str, Media] | None = None,
 ) -> dict[str, Any]:
     """Return the canvas of one image (``row``: its resource's values), whose thumbnails were
-    made at ``policy_sizes``; ``roles``: the rows of its customer's roles."""
+    made at ``policy_sizes``; ``roles``: the rows of its customer's roles; ``media``: what is
+    delivered of an audio, video or file asset, by channel."""
     image = ImageKey(int(row["customer"]), int(row["space"]), str(row["image"]))
-    width, height = int(row["width"]), int(row["height"])
     path = image.url("", "")  # (/{customer}/{space}/{image}, below each service's root)
     canvas_id = f"{base}/iiif-manifest{path}/canvas/c/0"
+    if media:
+        return _media_canvas(base, image, row, roles, media)
+    width, height = int(row["width"]), int(row["height"])
     service: dict[str, Any] = {
         "id": f"{base}/iiif-img{path}",
         "type": "ImageService3",
@@ -218,10 +247,7 @@ def canvas(
         "label": {"none": [image.image]},
         "width": width,
         "height": height,
-        "metadata": [
-            {"label": {"en": [label]}, "value": {"none": [_shown(row[name])]}}
-            for label, name in _METADATA
-        ],
+        "metadata": _metadata(row),
     }
     thumbnail = _thumbnail(width, height, policy_sizes, open_side)
     if thumbnail is not None:
@@ -259,6 +285,117 @@ def canvas(
         }
     ]
     return result
+
+
+def _media_canvas(
+    base: str,
+    image: ImageKey,
+    row: Mapping[str, Any],
+    roles: Mapping[str, Mapping[str, Any]],
+    media: Mapping[str, Media],
+) -> dict[str, Any]:
+    """Return the canvas of an audio, video or file asset.
+
+    A Video canvas (width, height, duration in seconds) or a Sound canvas (duration) painted
+    with the transcodes (a Choice of them when there are several); a file is the canvas's
+    ``rendering`` and, when the asset is only a file, it is painted with a placeholder. A
+    restricted asset's bodies carry its Auth 2 probe service.
+    """
+    path = image.url("", "")
+    canvas_id = f"{base}/iiif-manifest{path}/canvas/c/0"
+    restricted = bool(row["roles"]) or int(row["maxUnauthorised"]) >= 0
+    probe = [auth.described(base, image, row["roles"], roles)] if restricted else None
+    result: dict[str, Any] = {
+        "id": canvas_id,
+        "type": "Canvas",
+        "label": {"none": [image.image]},
+    }
+    bodies = []
+    for channel, kind in (("mp4", "Video"), ("mp3", "Sound")):
+        made = media.get(channel)
+        if made is None:
+            continue
+        body: dict[str, Any] = {
+            "id": f"{base}/iiif-av{path}/{AV_PATHS[channel]}",
+            "type": kind,
+            "format": made.media_type,
+            "duration": (made.duration or 0) / 1000,
+        }
+        if kind == "Video":
+            body.update(width=made.width, height=made.height)
+            result.update(width=made.width, height=made.height)
+        if probe:
+            body["service"] = probe
+        bodies.append(body)
+    if bodies:
+        result["duration"] = max(body["duration"] for body in bodies)
+        painted = bodies[0] if len(bodies) == 1 else {"type": "Choice", "items": bodies}
+    else:  # (only a file: a placeholder to show for it)
+        side = PLACEHOLDER_SIDE
+        result.update(width=side, height=side)
+        painted = {
+            "id": f"{base}{PLACEHOLDER}",
+            "type": "Image",
+            "format": "image/png",
+            "width": side,
+            "height": side,
+        }
+    result["metadata"] = _metadata(row)
+    kept = media.get("file")
+    if kept is not None:
+        rendering: dict[str, Any] = {
+            "id": f"{base}/file{path}",
+            "type": _rendering_type(kept.media_type),
+            "label": {"none": [image.image]},
+            "format": kept.media_type,
+        }
+        if probe:
+            rendering["service"] = probe
+        result["rendering"] = [rendering]
+    result["items"] = [
+        {
+            "id": f"{canvas_id}/page",
+            "type": "AnnotationPage",
+            "items": [
+                {
+                    "id": f"{canvas_id}/page/media",
+                    "type": "Annotation",
+                    "motivation": "painting",
+                    "target": canvas_id,
+                    "body": painted,
+                }
+            ],
+        }
+    ]
+    return result
+
+
+def _rendering_type(media_type: str) -> str:
+    # The Presentation 3 type of a file of this media type.
+    major = media_type.split("/", 1)[0]
+    kinds = {"image": "Image", "audio": "Sound", "video": "Video", "text": "Text"}
+    if major in kinds:
+        return kinds[major]
+    return "Text" if media_type in _TEXTS else "Dataset"
+
+
+_TEXTS = frozenset(
+    {
+        "application/pdf",
+        "application/msword",
+        "application/rtf",
+        "application/epub+zip",
+        "application/vnd.oasis.opendocument.text",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    }
+)
+
+
+def _metadata(row: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {"label": {"en": [label]}, "value": {"none": [_shown(row[name])]}}
+        for label, name in _METADATA
+    ]
 
 
 def _shown(value: Any) -> str:

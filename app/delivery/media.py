@@ -14,7 +14,10 @@ the access token (a viewer probes with HEAD).
 
 from __future__ import annotations
 
+import functools
 from functools import partial
+
+import pyvips
 
 from app.delivery.access import CHALLENGE
 from app.delivery.served import Asked, Delivery, ImageKey, Reply, image_key
@@ -22,50 +25,62 @@ from app.storage.media import Asset, asset
 from app.web.errors import ApiError
 
 # The paths below an asset's, for each channel (what a transcode is named after).
-AV_PATHS = {
-    ("full", "full", "max", "max", "0", "default.mp4"): "mp4",
-    ("full", "max", "default.mp3"): "mp3",
-}
+AV_PATHS = {"mp4": "full/full/max/max/0/default.mp4", "mp3": "full/max/default.mp3"}
+_CHANNELS = {tuple(path.split("/")): channel for channel, path in AV_PATHS.items()}
+# What paints the canvas of an asset that is only a file (a document's page, drawn once).
+PLACEHOLDER, PLACEHOLDER_SIDE = "/file/placeholder.png", 1000
 WHAT = {"mp4": "video (MP4)", "mp3": "audio (MP3)", "file": "file"}
 
 
 def route(delivery: Delivery, asked: Asked, rest: list[str], *, file: bool) -> Reply:
     """Answer ``/iiif-av/...`` (``file`` false) or ``/file/...``."""
+    if file and rest == [PLACEHOLDER.rsplit("/", 1)[1]]:
+        return Reply(placeholder(), "image/png", tag=("placeholder",), max_age=86_400)
     image, tail = image_key(rest[:3]), rest[3:]
     if file:
         if tail:
             raise ApiError(404, "A file's path is /file/{customer}/{space}/{image}.")
         channel = "file"
     else:
-        found = AV_PATHS.get(tuple(tail))
-        if found is None:
+        named = _CHANNELS.get(tuple(tail))
+        if named is None:
             raise ApiError(
                 404,
                 "Audio and video are at /iiif-av/{customer}/{space}/{image}/full/full/max/max/0/"
                 "default.mp4 (video) and /iiif-av/{customer}/{space}/{image}/full/max/"
                 "default.mp3 (audio).",
             )
-        channel = found
-    registered = _asset(delivery, image)
-    media = registered.media.get(channel)
+        channel = named
+    found = registered(delivery, image)
+    media = found.media.get(channel)
     if media is None:
-        kinds = ", ".join(WHAT[c] for c in sorted(registered.media)) or "nothing"
+        kinds = ", ".join(WHAT[c] for c in sorted(found.media)) or "nothing"
         raise ApiError(404, f"The {image.name()} has no {WHAT[channel]}: it has {kinds}.")
-    restricted = bool(registered.roles) or registered.max_unauthorised >= 0
-    if restricted:
-        _allow(delivery, image, registered, asked)
+    if found.restricted:
+        allow(delivery, image, found, asked)
     return Reply(
         b"",
         media.media_type,
-        tag=(registered.generation, channel),
-        private=restricted,
+        tag=(found.generation, channel),
+        private=found.restricted,
         stream=partial(delivery.files.stream, media.key),
         length=media.size,
     )
 
 
-def _asset(delivery: Delivery, image: ImageKey) -> Asset:
-    # The asset and its media; 404 saying why there is nothing to serve.
+@functools.cache
+def placeholder() -> bytes:
+    """Return the PNG that stands for a document on a canvas: a page on grey."""
+    side = PLACEHOLDER_SIDE
+    drawn = pyvips.Image.black(side, side, bands=3).new_from_image([228, 228, 228])
+    drawn = drawn.draw_rect([255, 255, 255], 250, 150, 500, 700, fill=True)
+    for top in range(260, 780, 60):
+        drawn = drawn.draw_rect([200, 200, 200], 320, top, 360, 16, fill=True)
+    return bytes(drawn.cast("uchar").pngsave_buffer(compression=9))
+
+
+def registered(delivery: Delivery, image: ImageKey) -> Asset:
+    """Return an asset and its media; 404 saying why there is nothing to serve."""
     found = asset(delivery.reader, image.keys())
     if found is None:
         raise ApiError(404, f"There is no {image.name()}.")
@@ -76,9 +91,13 @@ def _asset(delivery: Delivery, image: ImageKey) -> Asset:
     return found
 
 
-def _allow(delivery: Delivery, image: ImageKey, registered: Asset, asked: Asked) -> None:
-    # 401 without a session of the customer, 403 with one holding none of the asset's roles.
-    held = delivery.sessions.held(asked.environ, image.customer, token=asked.head)
+def allow(
+    delivery: Delivery, image: ImageKey, registered: Asset, asked: Asked, *, token: bool = False
+) -> None:
+    """Fail with 401 without a session of the asset's customer, 403 with one that holds none
+    of its roles (if it has any). A bearer token is taken for HEAD, and where ``token`` says
+    (the probe)."""
+    held = delivery.sessions.held(asked.environ, image.customer, token=token or asked.head)
     if held is None:
         raise ApiError(
             401,

@@ -12,7 +12,18 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, delete, insert, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Table,
+    and_,
+    delete,
+    exists,
+    insert,
+    select,
+)
+from sqlalchemy import tuple_ as row_of
 
 from app.storage.models import CHILDREN, TABLES, image_media
 
@@ -45,6 +56,12 @@ class Asset:
     max_unauthorised: int
     roles: frozenset[str]
     media: dict[str, Media]  # (by channel: the current registration's only)
+
+    @property
+    def restricted(self) -> bool:
+        """Whether a session is needed to see the asset (as the DLCS has it: roles, or a
+        ``maxUnauthorised`` of 0 or more; no part of a recording or a file is open)."""
+        return bool(self.roles) or self.max_unauthorised >= 0
 
 
 def _match(table: Any, keys: Mapping[str, Any]) -> list[Any]:
@@ -85,10 +102,7 @@ def asset(engine: Engine, keys: Mapping[str, Any]) -> Asset | None:
                 and_(*_match(image_media, keys), image_media.c.generation == row[0])
             )
         ).mappings()
-        media = {
-            m["channel"]: Media(**{k: v for k, v in m.items() if k in Media.__dataclass_fields__})
-            for m in made
-        }
+        media = {m["channel"]: _media(m) for m in made}
     return Asset(
         generation=int(row[0]),
         ingesting=bool(row[1]),
@@ -98,3 +112,46 @@ def asset(engine: Engine, keys: Mapping[str, Any]) -> Asset | None:
         roles=frozenset(held),
         media=media,
     )
+
+
+def delivered(images: Table) -> ColumnElement[bool]:
+    """The condition that an image (a row of ``images``) has media of its current registration
+    (its transcodes, or its file): a query's condition for the assets to show."""
+    return exists().where(
+        *(image_media.c[name] == images.c[name] for name in _KEYS),
+        image_media.c.generation == images.c.ingest_generation,
+    )
+
+
+_CHUNK = 500  # (keys a statement names at most)
+
+
+def media_of(
+    conn: Connection, customer: int, assets: Iterable[tuple[int, str]]
+) -> dict[tuple[int, str], dict[str, Media]]:
+    """Return the media of the current registrations of the images ``assets`` (space, image)
+    of ``customer``, by (space, image) and channel: one query for every 500 images."""
+    images = TABLES["Image"]
+    pairs = [(int(space), str(image)) for space, image in assets]
+    current = and_(
+        *(images.c[name] == image_media.c[name] for name in _KEYS),
+        images.c.ingest_generation == image_media.c.generation,
+    )
+    found: dict[tuple[int, str], dict[str, Media]] = {}
+    for start in range(0, len(pairs), _CHUNK):
+        query = (
+            select(image_media)
+            .join(images, current)
+            .where(
+                image_media.c.customer == customer,
+                row_of(image_media.c.space, image_media.c.image).in_(pairs[start : start + _CHUNK]),
+            )
+        )
+        for row in conn.execute(query).mappings():
+            at = (int(row["space"]), str(row["image"]))
+            found.setdefault(at, {})[row["channel"]] = _media(row)
+    return found
+
+
+def _media(row: Any) -> Media:
+    return Media(**{name: row[name] for name in Media.__dataclass_fields__})

@@ -23,8 +23,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Select, select
+from sqlalchemy import Connection, Select, and_, or_, select
 
+from app.storage.media import delivered
 from app.storage.models import MAX_INTEGER, TABLES
 from app.storage.store import store
 
@@ -220,8 +221,7 @@ def _select(conn: Connection, customer: int, bound: Bound) -> Select:
         c.customer == customer,
         c.ingesting.is_(False),
         c.error == "",
-        c.width.is_not(None),
-        c.media_type.like("image/%"),
+        or_(and_(c.width.is_not(None), c.media_type.like("image/%")), delivered(_IMAGES)),
     ]
     for key, value in bound.values.items():
         if key in FIELDS:
