@@ -196,6 +196,38 @@ def test_an_image_ingested_into_the_bucket_is_served_from_it(
     assert objects(s3_endpoint, bucket) == []
 
 
+def test_a_transcode_and_a_file_are_streamed_from_the_bucket_by_ranged_gets(
+    bucket_app, origin, s3_endpoint, bucket, tmp_path
+):
+    api = customer_with_space(bucket_app, "bucketed-av")
+    client, c = api.client, api.customer
+    body = {"origin": origin.url("clip.mpg"), "family": "T"}
+    assert api.put(f"/customers/{c}/spaces/1/images/v", body).status_code == 202
+    body = {"origin": origin.url("doc.pdf"), "family": "F"}
+    assert api.put(f"/customers/{c}/spaces/1/images/f", body).status_code == 201
+    bucket_app.extensions["dlcs.queue"].drain()
+    stored = objects(s3_endpoint, bucket)
+    assert sorted(k.rsplit("/", 1)[1] for k in stored) == ["default.mp4", "file"]
+    video = f"/iiif-av/{c}/1/v/full/full/max/max/0/default.mp4"
+    whole = client.get(video)
+    key = next(k for k in stored if k.endswith("default.mp4"))
+    expected = boto3.client("s3", endpoint_url=s3_endpoint).get_object(Bucket=bucket, Key=key)
+    assert whole.status_code == 200 and whole.data == expected["Body"].read()
+    part = client.get(video, headers={"Range": "bytes=1000-1999"})
+    assert part.status_code == 206 and part.data == whole.data[1000:2000]
+    tail = client.get(video, headers={"Range": "bytes=-10"})
+    assert tail.status_code == 206 and tail.data == whole.data[-10:]
+    # (read from the bucket as asked: nothing of a recording is kept on this machine's disk)
+    cache = tmp_path / "web" / "cache"
+    assert not cache.exists() or not [p for p in cache.iterdir() if not p.name.startswith(".")]
+    r = client.get(f"/file/{c}/1/f")
+    assert r.status_code == 200 and r.data == (origin.folder / "doc.pdf").read_bytes()
+    for image in ("v", "f"):
+        assert api.delete(f"/customers/{c}/spaces/1/images/{image}").status_code == 205
+    assert objects(s3_endpoint, bucket) == []
+    assert client.get(video).status_code == 404
+
+
 def test_a_web_process_and_a_worker_share_nothing_but_the_bucket(
     bucket_app, origin, s3_endpoint, bucket, tmp_path
 ):

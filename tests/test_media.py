@@ -447,3 +447,23 @@ def test_the_iiif_clients_read_the_av_manifests(tmp_path, client, alice, shelf):
     ]  # fmt: skip
     assert [canvas["renderings"] for canvas in canvases] == [0, 0, 0, 1, 0]
     assert canvases[1]["duration"] == docs[0]["items"][1]["duration"]
+
+
+def test_a_batch_of_images_video_audio_and_files_shows_each_as_it_ingests(app, alice, origin):
+    c = alice.customer
+    members = [
+        {"id": "b-img", "space": 1, "origin": origin.url("photo.jpg")},
+        {"id": "b-vid", "space": 1, "origin": origin.url("clip.mpg"), "family": "T"},
+        {"id": "b-aud", "space": 1, "origin": origin.url("sound.wav"), "family": "T"},
+        {"id": "b-pdf", "space": 1, "origin": origin.url("doc.pdf"), "family": "F"},
+        {"id": "b-bad", "space": 1, "origin": origin.url("fake.mp4"), "family": "T"},
+    ]
+    batch = alice.post(f"/customers/{c}/queue", {"member": members}).get_json()
+    path = batch["@id"].removeprefix("http://localhost")
+    assert (batch["count"], batch["completed"], batch["errors"]) == (5, 0, 0)
+    assert app.extensions["dlcs.queue"].drain() == 5
+    done = alice.get(path).get_json()
+    assert (done["count"], done["completed"], done["errors"]) == (5, 4, 1) and "finished" in done
+    for name in ("b-vid", "b-aud"):
+        doc = alice.get(f"/customers/{c}/spaces/1/images/{name}").get_json()
+        assert doc["batch"] == int(path.rsplit("/", 1)[1]) and doc["duration"] > 0

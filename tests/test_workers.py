@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from app.storage.db import dispose as dispose_app
+from tests import media
 from tests.conftest import BASE, customer_with_space
 
 BROKER = os.environ.get("TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
@@ -130,6 +131,48 @@ def test_a_killed_worker_loses_nothing_and_counts_stay_exact(broker_app, origin,
     listed = api.get(f"/customers/{c}/spaces/1/images?pageSize=100").get_json()
     assert all(m["width"] == 640 and m["ingesting"] is False for m in listed["member"])
     assert origin.hits["/delay/150/photo.jpg"] >= count
+
+
+def test_a_worker_killed_mid_transcode_leaves_nothing_half_made_and_it_runs_again(
+    broker_app, origin, tmp_path
+):
+    media.video(origin.folder / "long.mpg", 16.0, (1280, 720))
+    api = customer_with_space(broker_app, "av")
+    c = api.customer
+    path = f"/customers/{c}/spaces/1/images/long"
+    body = {"origin": origin.url("long.mpg"), "family": "T"}
+    assert api.put(path, body).status_code == 202
+    storage = Path(broker_app.config["STORAGE_DIR"])
+
+    def made(under: str) -> list[Path]:
+        return list((storage / under).rglob("default.mp4")) if (storage / under).exists() else []
+
+    first = start_worker(broker_app, tmp_path / "first.log")
+    try:
+        assert wait_for(lambda: made(".work"), 60), "the first worker never began the transcode"
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)  # (the worker and its transcoding child)
+        first.wait()
+    assert api.get(path).get_json()["ingesting"] is True
+    assert made("derivatives") == []  # (nothing half-made where delivery looks)
+    assert (
+        broker_app.test_client()
+        .get(f"/iiif-av/{c}/1/long/full/full/max/max/0/default.mp4")
+        .status_code
+        == 404
+    )
+    second = start_worker(broker_app, tmp_path / "second.log")
+    try:
+        assert wait_for(lambda: api.get(path).get_json()["ingesting"] is False, 120)
+    finally:
+        os.killpg(second.pid, signal.SIGTERM)
+        second.wait(timeout=30)
+    doc = api.get(path).get_json()
+    assert doc["error"] == "" and (doc["width"], doc["height"]) == (1280, 720)
+    assert 15_900 <= doc["duration"] <= 16_200
+    assert len(made("derivatives")) == 1  # (one transcode, of the one registration)
+    r = broker_app.test_client().get(f"/iiif-av/{c}/1/long/full/full/max/max/0/default.mp4")
+    assert r.status_code == 200 and len(r.data) == int(r.headers["Content-Length"])
 
 
 def test_jobs_committed_but_never_published_are_published_by_a_worker(broker_app, tmp_path, origin):
