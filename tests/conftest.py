@@ -498,6 +498,7 @@ def browser(tmp_path):
         "--disable-background-networking",
         "--disable-component-update",
         "--disable-sync",
+        "--autoplay-policy=no-user-gesture-required",  # (a test plays audio and video)
         f"--user-data-dir={tmp_path / 'chromium'}",
     ):
         options.add_argument(flag)

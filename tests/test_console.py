@@ -90,3 +90,38 @@ def test_a_401_is_the_sign_in_page_only_for_a_browser(client, accept, media_type
     assert r.mimetype == media_type
     if media_type == "text/html":
         assert b'<form id="credentials">' in r.data and b"sign in" in r.data
+
+
+def test_the_console_plays_video_and_audio_and_links_a_file(app, pictured, origin, browser):
+    from selenium.webdriver.common.by import By
+
+    served, c, headers = pictured["base"], pictured["customer"], pictured["headers"]
+    client = app.test_client()
+    assets = {"v": ("clip.mpg", "T"), "a": ("sound.wav", "T"), "f": ("doc.pdf", "F")}
+    for name, (file, family) in assets.items():
+        body = {"origin": origin.url(file), "family": family}
+        client.put(f"/customers/{c}/spaces/1/images/{name}", json=body, headers=headers)
+    app.extensions["dlcs.queue"].drain()
+    browser.get(f"{served}/")
+    browser.find_element(By.NAME, "key").send_keys(pictured["key"])
+    browser.find_element(By.NAME, "secret").send_keys(pictured["secret"])
+    browser.find_element(By.CSS_SELECTOR, "#credentials button").click()
+    wait_for(browser, lambda d: pictured["key"] in text_of(d, "#who"))
+    for name, tag in (("v", "video"), ("a", "audio")):
+        browser.get(f"{served}/customers/{c}/spaces/1/images/{name}")
+        player = browser.find_element(By.CSS_SELECTOR, f"#media {tag}")
+        browser.execute_script("arguments[0].muted = true; arguments[0].play();", player)
+        # it plays: the browser decoded the transcode (the origins are formats it cannot play)
+        wait_for(
+            browser,
+            lambda d, p=player: d.execute_script("return arguments[0].currentTime", p) > 0.3,
+        )
+        assert browser.execute_script("return arguments[0].error", player) is None
+        if tag == "video":
+            width = browser.execute_script("return arguments[0].videoWidth", player)
+            assert width == 320
+    browser.get(f"{served}/customers/{c}/spaces/1/images/f")
+    link = browser.find_element(By.ID, "media-link")
+    assert link.get_attribute("href") == f"{served}/file/{c}/1/f"
+    r = client.get(f"/file/{c}/1/f")
+    assert r.status_code == 200 and r.data == (origin.folder / "doc.pdf").read_bytes()

@@ -25,7 +25,7 @@ import orjson
 from sqlalchemy import Connection, select
 
 from app.delivery import auth, iiif
-from app.delivery.media import AV_PATHS, PLACEHOLDER, PLACEHOLDER_SIDE, registered
+from app.delivery.media import PLACEHOLDER, PLACEHOLDER_SIDE, registered
 from app.delivery.served import Asked, Delivery, ImageKey, Reply, image_key, number, sent
 from app.storage.media import Media, media_of
 from app.storage.models import CHILDREN, TABLES
@@ -33,6 +33,7 @@ from app.storage.named_queries import TemplateError, bind, images, parse
 from app.storage.store import store
 from app.web.errors import ApiError
 from app.web.jsonld import JSONLD, dumps
+from app.web.links import media_url
 
 CONTEXT = "http://iiif.io/api/presentation/3/context.json"
 MEDIA_TYPE = f'{JSONLD};profile="{CONTEXT}"'
@@ -316,7 +317,7 @@ def _media_canvas(
         if made is None:
             continue
         body: dict[str, Any] = {
-            "id": f"{base}/iiif-av{path}/{AV_PATHS[channel]}",
+            "id": media_url(base, image.keys(), channel),
             "type": kind,
             "format": made.media_type,
             "duration": (made.duration or 0) / 1000,
@@ -344,7 +345,7 @@ def _media_canvas(
     kept = media.get("file")
     if kept is not None:
         rendering: dict[str, Any] = {
-            "id": f"{base}/file{path}",
+            "id": media_url(base, image.keys(), "file"),
             "type": _rendering_type(kept.media_type),
             "label": {"none": [image.image]},
             "format": kept.media_type,

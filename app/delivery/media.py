@@ -23,9 +23,9 @@ from app.delivery.access import CHALLENGE
 from app.delivery.served import Asked, Delivery, ImageKey, Reply, image_key
 from app.storage.media import Asset, asset
 from app.web.errors import ApiError
+from app.web.links import AV_PATHS
 
 # The paths below an asset's, for each channel (what a transcode is named after).
-AV_PATHS = {"mp4": "full/full/max/max/0/default.mp4", "mp3": "full/max/default.mp3"}
 _CHANNELS = {tuple(path.split("/")): channel for channel, path in AV_PATHS.items()}
 # What paints the canvas of an asset that is only a file (a document's page, drawn once).
 PLACEHOLDER, PLACEHOLDER_SIDE = "/file/placeholder.png", 1000

@@ -98,6 +98,25 @@ def _rows(node: dict[str, Any]) -> list[tuple[str, Any]]:
     return [(k, v) for k, v in node.items() if not k.startswith("@")]
 
 
+def _media(doc: dict[str, Any], base: str) -> dict[str, str] | None:
+    """Return what the page of an audio, video or file asset plays or links (its kind and
+    URL), once ingested; None for anything else."""
+    if doc.get("@type") != "Image" or doc.get("ingesting") or doc.get("error"):
+        return None
+    keys = links.parse(doc.get("@id", ""), dlcs.get("Image").path or "")
+    if keys is None or "finished" not in doc:
+        return None
+    manifest = links.media_url(base, keys, "file").replace("/file/", "/iiif-manifest/", 1)
+    if doc.get("family") == "F":
+        return {"kind": "file", "url": links.media_url(base, keys, "file"), "manifest": manifest}
+    policy = str(doc.get("imageOptimisationPolicy", "")).rsplit("/", 1)[-1]
+    channel = links.POLICY_CHANNELS.get(policy) if doc.get("family") == "T" else None
+    if channel is None:
+        return None
+    kind = "video" if channel == "mp4" else "audio"
+    return {"kind": kind, "url": links.media_url(base, keys, channel), "manifest": manifest}
+
+
 def render(doc: Any, status: int) -> bytes:
     """Return the console page of a JSON-LD document."""
     base = jsonld.base_url()
@@ -107,6 +126,7 @@ def render(doc: Any, status: int) -> bytes:
         "status": status,
         "rows": _rows(doc) if isinstance(doc, dict) else [],
         "operations": _operations(doc, base) if isinstance(doc, dict) else [],
+        "media": _media(doc, base) if isinstance(doc, dict) else None,
         "source": json.dumps(doc, indent=2, ensure_ascii=False),
         "cookie": COOKIE,
     }

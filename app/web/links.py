@@ -11,6 +11,19 @@ from app.web.jsonld import base_url
 from vocab import dlcs
 from vocab.model import Class, path_variables
 
+# Where delivery serves what is made or kept of audio, video and files (app.delivery.media):
+# a transcode below /iiif-av/{customer}/{space}/{image}/, by channel; a file at /file/....
+AV_PATHS = {"mp4": "full/full/max/max/0/default.mp4", "mp3": "full/max/default.mp3"}
+POLICY_CHANNELS = {"video-max": "mp4", "audio-max": "mp3"}
+
+
+def media_url(base: str, keys: Any, channel: str) -> str:
+    """Return the URL of an asset's media of ``channel`` ("mp4", "mp3" or "file")."""
+    path = "/".join((str(keys["customer"]), str(keys["space"]), _segment(keys["image"])))
+    if channel == "file":
+        return f"{base}/file/{path}"
+    return f"{base}/iiif-av/{path}/{AV_PATHS[channel]}"
+
 
 @cache
 def _template(path: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
