@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 RUN_STAMP := $(VENV)/.installed-run
 CLIENTS := clients/node_modules/.installed
 
-.PHONY: run test lint clean browser bench bench-quick wrk iipimage
+.PHONY: run test lint clean browser bench bench-quick wrk iipimage ffmpeg
 
 # What serving needs (make run), and that plus the test tools (make test).
 $(RUN_STAMP): setup.cfg pyproject.toml
@@ -55,17 +55,26 @@ iipimage:
 	  else echo "IIPImage is not installed: bench/delivery.py compares with the bare app only"; fi; \
 	fi
 
-bench: $(STAMP) wrk iipimage
+# The ffmpeg command line, what bench/av.py compares the transcodes with (Debian's; the server
+# itself uses the FFmpeg libraries of PyAV's wheel).
+ffmpeg:
+	@command -v ffmpeg >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null; } || \
+	  echo "ffmpeg is not installed: bench/av.py times the transcodes without comparing"
+
+bench: $(STAMP) wrk iipimage ffmpeg
 	$(BIN)/python -m bench.http
 	$(BIN)/python -m bench.delivery
 	$(BIN)/python -m bench.first_tile
 	$(BIN)/python -m bench.manifests
 	$(BIN)/python -m bench.ingest --database postgresql+psycopg://postgres@127.0.0.1:5432/postgres
+	$(BIN)/python -m bench.av
 
-bench-quick: $(STAMP) wrk iipimage
+bench-quick: $(STAMP) wrk iipimage ffmpeg
 	$(BIN)/python -m bench.http --quick --database sqlite
 	$(BIN)/python -m bench.delivery --quick
 	$(BIN)/python -m bench.manifests --quick
+	$(BIN)/python -m bench.av --quick
 
 # gunicorn, as the Procfile runs it: the first server a user runs is the one they deploy.
 run: $(RUN_STAMP)

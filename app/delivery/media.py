@@ -21,7 +21,7 @@ import pyvips
 
 from app.delivery.access import CHALLENGE
 from app.delivery.served import Asked, Delivery, ImageKey, Reply, image_key
-from app.storage.media import Asset, asset
+from app.storage.media import ASSET, Asset, asset_of
 from app.web.errors import ApiError
 from app.web.links import AV_PATHS
 
@@ -81,7 +81,7 @@ def placeholder() -> bytes:
 
 def registered(delivery: Delivery, image: ImageKey) -> Asset:
     """Return an asset and its media; 404 saying why there is nothing to serve."""
-    found = asset(delivery.reader, image.keys())
+    found = asset_of(delivery.rows(ASSET, image.keys()))
     if found is None:
         raise ApiError(404, f"There is no {image.name()}.")
     if found.ingesting:

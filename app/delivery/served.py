@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from http import HTTPStatus
@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import quote, unquote_to_bytes, urlsplit
 
 from flask import Flask
-from sqlalchemy import and_, bindparam, select
+from sqlalchemy import Select, and_, bindparam, select
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import parse_etags, parse_range_header
 from werkzeug.wsgi import get_host
@@ -208,14 +208,39 @@ class Delivery:
     def __init__(self, app: Flask, route: Callable[[Delivery, Asked], Reply]) -> None:
         self.config = app.config
         self.reader = app.extensions["dlcs.reader"]
-        # (the registration's statement as the driver takes it: see :meth:`registration`)
-        compiled = _REGISTRATION.compile(dialect=self.reader.dialect)
-        self.registration_sql = str(compiled)
-        self.registration_order = compiled.positiontup if compiled.positional else None
+        # (statements as the driver takes them, compiled once each: see :meth:`rows`)
+        self.compiled: dict[Select, tuple[str, tuple[str, ...] | None]] = {}
         self.files: Files = app.extensions["dlcs.files"]
         self.sessions = Sessions(app.config, app.extensions["dlcs.engine"])
         self.route = route
         self.next: WSGIApp = app.wsgi_app
+
+    def rows(self, statement: Select, keys: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Return the rows of one of storage's SELECTs by an image's key (``keys``: the values
+        of its bound parameters).
+
+        Run on the driver's own cursor, of a connection of the read engine's pool (pinged,
+        replaced when dropped, returned at once), with the statement compiled for it once:
+        SQLAlchemy's Connection and Result around this one SELECT took half of the CPU of a
+        stored tile, an info.json or a thumbnail, and more than half of a range of a video's
+        (bench/RESULTS.md has the runs side by side).
+        """
+        found = self.compiled.get(statement)
+        if found is None:
+            compiled = statement.compile(dialect=self.reader.dialect)
+            order = tuple(compiled.positiontup or ()) if compiled.positional else None
+            found = self.compiled[statement] = (str(compiled), order)
+        sql, order = found
+        parameters = tuple(keys[name] for name in order) if order is not None else dict(keys)
+        conn = self.reader.raw_connection()
+        try:
+            cursor = conn.cursor()
+            cursor.execute(sql, parameters)
+            rows = cursor.fetchall()
+            cursor.close()
+        finally:
+            conn.close()
+        return rows
 
     def limits(self) -> Limits:
         """Return the largest result the Image API makes."""
@@ -224,26 +249,8 @@ class Delivery:
 
     def registration(self, image: ImageKey) -> Registration:
         """Return the registration of an image and its access rule; 404 saying why it cannot
-        be served.
-
-        Read on the driver's own cursor, of a connection of the read engine's pool (pinged,
-        replaced when dropped, returned at once), with the statement compiled for it once:
-        SQLAlchemy's Connection and Result around this one SELECT took half of the CPU of a
-        stored tile, an info.json or a thumbnail, and side by side with them this serves 1.14x
-        the viewer tiles a second, 1.37x the info.json, 1.20x the thumbnails (bench/RESULTS.md,
-        2026-12-07).
-        """
-        keys = image.keys()
-        order = self.registration_order
-        parameters = tuple(keys[name] for name in order) if order is not None else keys
-        conn = self.reader.raw_connection()
-        try:
-            cursor = conn.cursor()
-            cursor.execute(self.registration_sql, parameters)
-            rows = cursor.fetchall()
-            cursor.close()
-        finally:
-            conn.close()
+        be served (read by :meth:`rows`)."""
+        rows = self.rows(_REGISTRATION, image.keys())
         if not rows:
             raise ApiError(404, f"There is no {image.name()}.")
         generation, ingesting, error, width, media_type, max_unauthorised, _role = rows[0]

@@ -17,7 +17,7 @@ import shutil
 import tempfile
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, Protocol
 from urllib.parse import urlsplit
@@ -64,7 +64,7 @@ class Files(Protocol):
         no such file."""
         ...
 
-    def stream(self, key: str, start: int, stop: int) -> Iterator[bytes] | None:
+    def stream(self, key: str, start: int, stop: int) -> Iterable[bytes] | None:
         """Return the bytes of the file ``key`` from ``start`` up to ``stop``, read a chunk at
         a time as they are sent (a file of gigabytes is never held at once), or None when
         there is no such file."""
@@ -114,7 +114,7 @@ class LocalFiles:
         except FileNotFoundError:
             return None
 
-    def stream(self, key: str, start: int, stop: int) -> Iterator[bytes] | None:
+    def stream(self, key: str, start: int, stop: int) -> Iterable[bytes] | None:
         file = self.open(key)
         return None if file is None else _chunks(file, start, stop)
 
@@ -316,7 +316,7 @@ class BucketFiles:
         self._fetch_in_background(key)
         return data
 
-    def stream(self, key: str, start: int, stop: int) -> Iterator[bytes] | None:
+    def stream(self, key: str, start: int, stop: int) -> Iterable[bytes] | None:
         # From this machine's cache when a tile's read left it there, else by one ranged GET
         # of just those bytes (a player seeking into a video of gigabytes), streamed.
         path = self.cache.get(key)

@@ -1,23 +1,25 @@
 """What ingest made of audio and video (their transcodes) and kept of files, as rows.
 
 Ingest records an image's media in the transaction that records its result (:func:`record`);
-delivery reads them with the image's access rule in one statement (:func:`asset`). A row
+delivery reads them with the image's access rule in one statement (:data:`ASSET`, whose rows
+:func:`asset_of` reads). A row
 names the registration that made it, and delivery serves only the current registration's:
 what an earlier one made is never sent, whatever is left in storage.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     Connection,
-    Engine,
+    Select,
     Table,
     and_,
+    bindparam,
     delete,
     exists,
     insert,
@@ -82,35 +84,48 @@ def record(
         conn.execute(insert(image_media), rows)
 
 
-def asset(engine: Engine, keys: Mapping[str, Any]) -> Asset | None:
-    """Return what delivery needs of the image ``keys`` (None when there is no such image)."""
+def _asset_query() -> Select:
+    # An image's row, each of its current registration's media and each of its roles (a row
+    # for each pair; one with none), by its key: built once, its parameters bound per call.
     images, roles = TABLES["Image"], CHILDREN["Image"]["roles"]
-    query = select(
-        images.c.ingest_generation,
-        images.c.ingesting,
-        images.c.error,
-        images.c.family,
-        images.c.maxUnauthorised,
-    ).where(*_match(images, keys))
-    with engine.connect() as conn:
-        row = conn.execute(query).first()
-        if row is None:
-            return None
-        held = conn.execute(select(roles.c.value).where(*_match(roles, keys))).scalars().all()
-        made = conn.execute(
-            select(image_media).where(
-                and_(*_match(image_media, keys), image_media.c.generation == row[0])
-            )
-        ).mappings()
-        media = {m["channel"]: _media(m) for m in made}
+    current = and_(
+        *(image_media.c[name] == images.c[name] for name in _KEYS),
+        image_media.c.generation == images.c.ingest_generation,
+    )
+    held = and_(*(roles.c[name] == images.c[name] for name in _KEYS))
+    return (
+        select(
+            images.c.ingest_generation,
+            images.c.ingesting,
+            images.c.error,
+            images.c.family,
+            images.c.maxUnauthorised,
+            roles.c.value.label("role"),
+            *(image_media.c[name] for name in Media.__dataclass_fields__),
+        )
+        .select_from(images.outerjoin(image_media, current).outerjoin(roles, held))
+        .where(*(images.c[name] == bindparam(name) for name in _KEYS))
+    )
+
+
+ASSET = _asset_query()
+_COLUMNS = tuple(column.key for column in ASSET.selected_columns)
+
+
+def asset_of(rows: Sequence[Sequence[Any]]) -> Asset | None:
+    """Return the asset the rows of :data:`ASSET` describe (None for none: no such image)."""
+    if not rows:
+        return None
+    found = [dict(zip(_COLUMNS, row, strict=True)) for row in rows]
+    first = found[0]
     return Asset(
-        generation=int(row[0]),
-        ingesting=bool(row[1]),
-        error=row[2] or "",
-        family=row[3],
-        max_unauthorised=int(row[4]),
-        roles=frozenset(held),
-        media=media,
+        generation=int(first["ingest_generation"]),
+        ingesting=bool(first["ingesting"]),
+        error=first["error"] or "",
+        family=first["family"],
+        max_unauthorised=int(first["maxUnauthorised"]),
+        roles=frozenset(row["role"] for row in found if row["role"] is not None),
+        media={row["channel"]: _media(row) for row in found if row["channel"] is not None},
     )
 
 
