@@ -17,6 +17,7 @@ from app.api.ingest import BATCH, BATCHES, create_batch
 from app.resources import read
 from app.storage.db import connection
 from app.storage.models import TABLES
+from app.storage.store import store
 from app.web.errors import ApiError
 from vocab import dlcs
 
@@ -98,8 +99,10 @@ def submit(file: Path, customer: int, space: int | None, batch_size: int, wait: 
     members = read_members(file, space)
     if not members:
         raise click.ClickException(f"nothing was queued: {file} lists no images")
+    if not store("Customer").exists(connection(), {"customer": customer}):
+        raise click.ClickException(f"nothing was queued: there is no customer {customer}")
     base = current_app.config.get("PUBLIC_BASE_URL") or "http://localhost:5000"
-    batches = []
+    batches: list[dict[str, int]] = []
     with current_app.test_request_context(base_url=base):
         for start in range(0, len(members), batch_size):
             chunk = {"member": members[start : start + batch_size]}
@@ -107,7 +110,10 @@ def submit(file: Path, customer: int, space: int | None, batch_size: int, wait: 
                 number, follow_up = create_batch(connection(), customer, chunk)
             except ApiError as exc:
                 lines = "\n".join(f"  {_line(p, start)}: {m}" for p, m in exc.violations)
-                raise click.ClickException(f"nothing was queued from here on:\n{lines}") from exc
+                if space is None and any(p.endswith(".space") for p, _ in exc.violations):
+                    lines += "\n  (give every image a space in the file, or pass --space)"
+                queued = "nothing was queued" if not batches else "nothing was queued from here on"
+                raise click.ClickException(f"{queued}:\n{lines}") from exc
             follow_up()
             batches.append({"customer": customer, "batch": number})
             click.echo(f"batch {number}: {len(chunk['member'])} images queued")

@@ -166,6 +166,12 @@ def test_info_json_describes_what_is_open_to_a_caller_without_the_role(
     assert (doc["width"], doc["height"]) == (WIDTH, HEIGHT)
     assert (doc["maxWidth"], doc["maxHeight"]) == (400, 400)
     assert all(max(s["width"], s["height"]) <= 400 for s in doc["sizes"]) and doc["sizes"]
+    # every size open to anyone: the pyramid's within 400, and 400 itself (the largest)
+    assert doc["sizes"][-1] == {"width": 400, "height": 300}
+    for size in doc["sizes"]:
+        w, h = size["width"], size["height"]
+        opened = client.get(f"/iiif-img/{c}/1/small/full/{w},{h}/0/default.jpg")
+        assert opened.status_code == 200, size
     # A tile of a power of two no larger than 400 at the scale where one is the whole image.
     assert doc["tiles"] == [{"width": 256, "height": 256, "scaleFactors": [8]}]
     tile = client.get(f"/iiif-img/{c}/1/small/full/150,/0/default.jpg")  # (as a viewer asks)

@@ -188,6 +188,26 @@ def test_queue_submit_fails_when_nothing_is_queued(runner, client, tmp_path, row
     assert "nothing was queued" in result.output and "lists no images" in result.output
 
 
+def test_queue_submit_names_a_customer_that_does_not_exist(runner, origin, tmp_path):
+    (tmp_path / "images.csv").write_text(f"id,origin\na,{origin.url('small.jpg')}\n")
+    args = ["queue", "submit", str(tmp_path / "images.csv"), "--customer", "987654", "--space", "1"]
+    result = runner.invoke(args=args)
+    assert result.exit_code == 1
+    assert "nothing was queued: there is no customer 987654" in result.output
+    assert "space" not in result.output
+
+
+def test_queue_submit_without_a_space_says_to_pass_one(runner, origin, tmp_path, client):
+    made = make_customer(runner, "acme")
+    (tmp_path / "images.csv").write_text(f"id,origin\na,{origin.url('small.jpg')}\n")
+    args = ["queue", "submit", str(tmp_path / "images.csv"), "--customer", str(made["id"])]
+    result = runner.invoke(args=args)
+    assert result.exit_code == 1
+    assert "pass --space" in result.output
+    # nothing at all was queued: not "from here on"
+    assert "nothing was queued:" in result.output and "from here on" not in result.output
+
+
 def test_queue_submit_warns_of_commas_in_list_cells(runner, origin, tmp_path, client):
     rows = ["id,origin,tags", f'c,{origin.url("small.jpg")},"red,blue"']
     result, made, headers = _submitter(runner, client, tmp_path, rows)

@@ -103,12 +103,12 @@ def test_finished_is_when_ingest_ended(alice, origin):
         "http://exa mple.org/x.jpg",
     ],
 )
-def test_malformed_origins_give_the_image_a_clear_error(alice, caplog, origin_url):
+def test_malformed_origins_are_a_400_naming_the_origin(alice, caplog, origin_url):
     r = alice.put(image_url(alice, "bad"), {"origin": origin_url})
-    assert r.status_code == 201
-    doc = r.get_json()
-    assert doc["ingesting"] is False
-    assert "not a valid URL" in doc["error"], doc["error"]
+    assert r.status_code == 400
+    (fault,) = r.get_json()["violations"]
+    assert fault["propertyPath"] == "origin" and "not a valid URL" in fault["message"], fault
+    assert alice.get(image_url(alice, "bad")).status_code == 404  # (nothing written)
     assert "unexpectedly" not in caplog.text
 
 

@@ -203,3 +203,28 @@ def test_leading_zeros_and_long_fractions_are_ordinary_numbers():
     # 15 digits are a number (too large for this server, which says so).
     with pytest.raises(IIIFError, match="larger than"):
         parse_size(3, "^" + "9" * 15 + ",", W, H, LIMITS)
+
+
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [
+        ("2000,", "ask for ^2000,"),  # (within the limits: ^ makes it)
+        ("!2000,2000", "ask for ^!2000,2000"),
+        ("20000,", "the largest this server makes of it is ^2581,1549"),  # (past maxArea)
+        ("!20000,20000", "the largest this server makes of it is ^2581,1549"),
+    ],
+)
+def test_a_size_larger_than_the_region_says_what_to_ask_for_instead(text, hint):
+    with pytest.raises(IIIFError) as caught:
+        parse_size(3, text, W, H, LIMITS)
+    assert hint in caught.value.message
+    asked = hint.rsplit(" ", 1)[1]
+    w, h = parse_size(3, asked, W, H, LIMITS)  # (what it names is made)
+    assert w * h <= LIMITS.max_area
+
+
+def test_a_size_past_the_limits_names_the_largest_of_the_region():
+    with pytest.raises(IIIFError) as caught:
+        parse_size(2, "20000,", W, H, LIMITS)
+    assert "the largest of this region is 2581,1549" in caught.value.message
+    assert parse_size(2, "2581,1549", W, H, LIMITS) == (2581, 1549)

@@ -125,7 +125,7 @@ def test_read_only_created_is_compared_as_an_instant(alice):
 
 
 def test_initial_origin_is_accepted_and_never_returned(alice):
-    r = alice.put(url(alice), {"origin": "https://e.org/a", "initialOrigin": "s3://bucket/a"})
+    r = alice.put(url(alice), {"origin": "https://e.org/a", "initialOrigin": "https://e.org/b"})
     assert r.status_code == 201
     assert "initialOrigin" not in r.get_json()
     assert "initialOrigin" not in alice.get(url(alice)).get_json()

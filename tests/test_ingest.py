@@ -100,11 +100,28 @@ def test_decompression_bomb_is_refused(app, alice, origin):
     app.config["MAX_IMAGE_PIXELS"] = 10_000
     doc = alice.put(url(alice), {"origin": origin.url("photo.jpg")}).get_json()
     assert "640x480" in doc["error"] or "too large" in doc["error"]
+    assert "DLCS_MAX_IMAGE_PIXELS" in doc["error"]
 
 
-def test_unsupported_scheme_is_reported(alice):
-    doc = alice.put(url(alice), {"origin": "s3://bucket/key.jpg"}).get_json()
-    assert "scheme 's3'" in doc["error"]
+@pytest.mark.parametrize(
+    "value", ["s3://bucket/key.jpg", "photo.jpg", "/images/photo.jpg", "http://", "file:///etc/x"]
+)
+@pytest.mark.parametrize("name", ["origin", "initialOrigin"])
+def test_an_origin_that_is_no_absolute_http_url_is_refused_and_nothing_is_written(
+    app, alice, name, value
+):
+    r = alice.put(url(alice), {name: value, "string1": "never"})
+    assert r.status_code == 400, r.get_json()
+    (fault,) = r.get_json()["violations"]
+    assert fault["propertyPath"] == name and "URL" in fault["message"], fault
+    assert alice.get(url(alice)).status_code == 404
+    member = {"id": "q", "space": 1, name: value}
+    if name == "initialOrigin":
+        member["origin"] = "https://example.org/x.jpg"
+    r = alice.post(f"/customers/{alice.customer}/queue", {"member": [member]})
+    assert r.status_code == 400 and r.get_json()["violations"][0]["propertyPath"] == (
+        f"member[0].{name}"
+    )
 
 
 def test_redirects_are_followed(alice, origin):
@@ -144,6 +161,7 @@ def test_private_origins_are_refused_unless_allowed(app, alice, origin):
     ):
         doc = alice.put(url(alice), {"origin": target}).get_json()
         assert "origin refused" in doc["error"] and "not a public address" in doc["error"]
+        assert "DLCS_ORIGIN_ALLOW_PRIVATE" in doc["error"]
     assert origin.hits.get("/never", 0) == 0
 
 
@@ -204,7 +222,9 @@ def test_ipv6_forms_of_private_ipv4_addresses_are_never_connected_to(host):
 def test_file_origins_only_under_listed_folders(app, alice, origin):
     folder = origin.folder
     target = f"file://{folder}/photo.jpg"
-    assert "allowed only" in alice.put(url(alice), {"origin": target}).get_json()["error"]
+    refused = alice.put(url(alice), {"origin": target})
+    assert refused.status_code == 400
+    assert "DLCS_ORIGIN_FILE_DIRS" in refused.get_json()["violations"][0]["message"]
     app.config["ORIGIN_FILE_DIRS"] = [str(folder)]
     assert alice.put(url(alice), {"origin": target}).get_json()["width"] == 640
     sneaky = f"file://{folder}/../../../../etc/passwd"

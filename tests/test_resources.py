@@ -88,6 +88,18 @@ def test_role_put_get_patch(alice):
     assert (doc["name"], doc["label"], doc["aliases"]) == ("ct", "Click through", ["a", "b"])
 
 
+def test_a_roles_name_is_its_key_unless_one_is_given(alice):
+    c = alice.customer
+    doc = alice.put(f"/customers/{c}/roles/readers", {"label": "Readers"}).get_json()
+    assert (doc["name"], doc["label"]) == ("readers", "Readers")
+    doc = alice.put(f"/customers/{c}/roles/readers", {"name": "Our readers"}).get_json()
+    assert doc["name"] == "Our readers"
+    doc = alice.put(f"/customers/{c}/roles/readers", {"label": "Again"}).get_json()
+    assert doc["name"] == "readers"  # (a replace leaves it out: the key again)
+    doc = alice.patch(f"/customers/{c}/roles/readers", {"name": ""}).get_json()
+    assert doc["name"] == ""  # (asked for)
+
+
 def test_role_in_use_cannot_be_deleted(alice):
     c = alice.customer
     role = f"{BASE}/customers/{c}/roles/reg"

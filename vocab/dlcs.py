@@ -331,7 +331,13 @@ ROLE = Class(
     "A role a user must possess to see an image above its maxUnauthorised size.",
     path="/customers/{customer}/roles/{role}",
     properties=(
-        Prop("name", "xsd:string", "The name of the role", default=""),
+        Prop(
+            "name",
+            "xsd:string",
+            "The name of the role (left out: its key, the last segment of its IRI)",
+            default="",
+            default_key=True,
+        ),
         Prop("label", "xsd:string", "A label for the role, to show to people", default=""),
         Prop(
             "aliases",

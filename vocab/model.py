@@ -61,6 +61,8 @@ class Prop:
     that one has a value (an image's IIIF services, once it is ingested as an image).
     ``browser_url`` marks a URL the server sends a browser to (a role's sign-in page): only an
     absolute https URL (http where the server allows it), or none ("").
+    ``default_key``: left out of a create or a replace, the value is the resource's key (the last
+    variable of its path: a role's name is its key unless one is given).
     """
 
     name: str
@@ -86,6 +88,7 @@ class Prop:
     max_items: int | None = None
     present_if: str | None = None
     browser_url: bool = False
+    default_key: bool = False
 
     @property
     def length_limit(self) -> int | None:

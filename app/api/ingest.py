@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from app import resources
 from app.ingest import service
 from app.ingest.derivatives import remove_derivatives
+from app.ingest.fetch import origin_fault
 from app.ingest.queue import Job, Queue
 from app.resources import Behaviour
 from app.storage.db import connection
@@ -210,7 +211,7 @@ def _member_faults(
     current = store("Image").get(conn, keys)
     base = current if current is not None else resources.new_values(conn, IMAGE, keys)
     loaded, more = resources.validate(IMAGE, body, resources.dump(IMAGE, base), partial=False)
-    more += resources.resolve_links(conn, IMAGE, loaded, keys)
+    more += resources.resolve_links(conn, IMAGE, loaded, keys) + origin_faults(loaded)
     if not loaded.get("origin") and not more:
         more.append(("origin", "is required for an image sent to the queue"))
     faults = [(f"{where}.{path}", message) for path, message in envelope + more]
@@ -322,8 +323,22 @@ def queue_status(cls: Class, keys: Mapping[str, Any], _behaviour: Behaviour) -> 
     return responses.response(resources.document(QUEUE, values))
 
 
+def origin_faults(loaded: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Return what is wrong with the origins a body gives, before anything is written."""
+    file_dirs = current_app.config["ORIGIN_FILE_DIRS"]
+    faults = []
+    for name in ("origin", "initialOrigin"):
+        value = loaded.get(name)
+        fault = origin_fault(value, file_dirs) if value else None
+        if fault:
+            faults.append((name, fault))
+    return faults
+
+
 IMAGES = Behaviour(
-    after_write=resources.AfterWrite(wants_ingest, ingest_on_write), after_delete=remove_files
+    after_write=resources.AfterWrite(wants_ingest, ingest_on_write),
+    after_delete=remove_files,
+    check=origin_faults,
 )
 REINGEST = Behaviour(handlers={"POST": reingest})
 QUEUES = Behaviour(handlers={"GET": queue_status, "POST": submit_batch})

@@ -174,7 +174,11 @@ def parse_size(version: int, text: str, rw: int, rh: int, limits: Limits) -> tup
             scale = min(given_w / rw, given_h / rh)
             w, h = round(rw * scale), round(rh * scale)
             if not upscale and scale > 1:
-                raise IIIFError("size", f"{text!r} is larger than the region: ask for ^{text}")
+                w, h = round(rw * scale), round(rh * scale)
+                raise IIIFError(
+                    "size",
+                    f"{text!r} is larger than the region: {_upscaled(text, w, h, rw, rh, limits)}",
+                )
         elif given_w is not None and given_h is not None:
             w, h = given_w, given_h
         elif given_w is not None:
@@ -187,15 +191,29 @@ def parse_size(version: int, text: str, rw: int, rh: int, limits: Limits) -> tup
     if w < 1 or h < 1:
         raise IIIFError("size", f"{text!r} makes an image with no pixels")
     if not upscale and (w > rw or h > rh):
-        hint = " (ask for ^" + text + ")" if version == 3 else ""
-        raise IIIFError("size", f"{text!r} is larger than the region ({rw} x {rh}){hint}")
-    if w > limits.max_width or h > limits.max_height or w * h > limits.max_area:
+        hint = _upscaled(text, w, h, rw, rh, limits)
+        raise IIIFError("size", f"{text!r} is larger than the region ({rw} x {rh}): {hint}")
+    if not _within(w, h, limits):
+        lw, lh = _largest(rw, rh, limits, upscale=upscale)
         raise IIIFError(
             "size",
             f"{text!r} is larger than this server makes (maxWidth {limits.max_width}, "
-            f"maxArea {limits.max_area})",
+            f"maxArea {limits.max_area}): the largest of this region is {lw},{lh}",
         )
     return w, h
+
+
+def _within(w: int, h: int, limits: Limits) -> bool:
+    return w <= limits.max_width and h <= limits.max_height and w * h <= limits.max_area
+
+
+def _upscaled(text: str, w: int, h: int, rw: int, rh: int, limits: Limits) -> str:
+    # What an Image API 3 request larger than its region may ask instead: ^ and the size, when
+    # this server makes that, else the largest it makes.
+    if _within(w, h, limits):
+        return f"ask for ^{text}"
+    lw, lh = _largest(rw, rh, limits, upscale=True)
+    return f"the largest this server makes of it is ^{lw},{lh}"
 
 
 def parse_rotation(text: str) -> tuple[bool, float]:

@@ -143,9 +143,9 @@ def info(
     """Return the ``info.json`` of an image for Image API ``version`` (3 or 2).
 
     ``open_side``: for a caller who may see only the whole image with a longest side of at
-    most that (an image with roles): only the sizes within it, tiles of the largest power of
-    two no larger than it at the one scale where a tile is the whole image, and it as the
-    largest width and height.
+    most that (an image with roles): the sizes within it and the largest it opens, tiles of the
+    largest power of two no larger than it at the one scale where a tile is the whole image,
+    and it as the largest width and height.
     """
     sizes = [{"width": w, "height": h} for w, h in reversed(pyramid.levels[1:])]
     factors = [2**k for k in range(len(pyramid.levels))]
@@ -153,6 +153,14 @@ def info(
     max_width, max_height, max_area = limits.max_width, limits.max_height, limits.max_area
     if open_side is not None:
         sizes = [s for s in sizes if max(s["width"], s["height"]) <= open_side]
+        longest = max(pyramid.width, pyramid.height)
+        if 0 < open_side < longest:  # (the largest size open to anyone, as the API makes it)
+            largest = {
+                "width": max(1, round(pyramid.width * open_side / longest)),
+                "height": max(1, round(pyramid.height * open_side / longest)),
+            }
+            if largest not in sizes:
+                sizes.append(largest)
         tile = 2 ** int(math.log2(min(TILE, open_side))) if open_side > 0 else 0
         factor = 1
         while tile and tile * factor < max(pyramid.width, pyramid.height):

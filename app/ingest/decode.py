@@ -148,11 +148,14 @@ def inspect(file: IO[bytes], max_pixels: int) -> Inspected:
                 media_type = Image.MIME.get(image.format or "", f"image/{image.format}".lower())
         if width * height > max_pixels:
             raise IngestError(
-                f"the image is {width}x{height} pixels, over the limit of {max_pixels} pixels"
+                f"the image is {width}x{height} pixels, over the limit of {max_pixels} pixels "
+                "(DLCS_MAX_IMAGE_PIXELS)"
             )
         return Inspected(media_type, "image", width, height)
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
-        raise IngestError(f"the image is too large to process safely: {exc}") from exc
+        raise IngestError(
+            f"the image is too large to process safely (DLCS_MAX_IMAGE_PIXELS): {exc}"
+        ) from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         unreadable: Exception | None = exc
     file.seek(0)

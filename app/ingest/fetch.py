@@ -11,9 +11,11 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
+import re
 import socket
 import tempfile
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -163,7 +165,10 @@ def _connect(
             sock.close()
     if last_error is not None:
         raise last_error
-    raise OriginRefused(f"{host} resolves to {', '.join(refused)}, which is not a public address")
+    raise OriginRefused(
+        f"{host} resolves to {', '.join(refused)}, which is not a public address "
+        "(DLCS_ORIGIN_ALLOW_PRIVATE=true allows such origins)"
+    )
 
 
 class Deadline:
@@ -371,6 +376,11 @@ def fetch_file(url: str, settings: FetchSettings) -> Fetched:
         raise IngestError(f"cannot read {path}: {os.strerror(exc.errno or 0)}") from exc
 
 
+# A host name once IDNA has encoded it: letters, digits, hyphens (and underscores, which some
+# names carry), in labels separated by dots.
+_HOST_NAME = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?")
+
+
 def check_http_url(url: str) -> None:
     """Fail with an :class:`IngestError` naming what is wrong when ``url`` is no valid URL."""
     try:
@@ -385,11 +395,37 @@ def check_http_url(url: str) -> None:
         ipaddress.ip_address(host)
     except ValueError:
         try:
-            host.encode("idna")  # (labels of 1 to 63 characters, 253 in all)
+            name = host.encode("idna").decode()  # (labels of 1 to 63 characters, 253 in all)
         except UnicodeError:
+            name = ""
+        if not _HOST_NAME.fullmatch(name):
             raise IngestError(
                 f"the origin is not a valid URL: the host name {host[:80]!r} is not valid"
             ) from None
+
+
+def origin_fault(url: str, file_dirs: Iterable[str]) -> str | None:
+    """Return what is wrong with ``url`` as an origin, before anything is fetched (None: it
+    can be fetched): an absolute http or https URL, or a ``file:`` one where the operator
+    lists folders of origins (``file_dirs``; which folders is checked when it is fetched)."""
+    try:
+        scheme = urlsplit(url).scheme.lower()
+    except ValueError as exc:
+        return f"is not a valid URL: {exc}"
+    if scheme == "file" and any(file_dirs):
+        return None
+    if scheme == "file":
+        return "is a file: URL, which the server takes only under DLCS_ORIGIN_FILE_DIRS (none set)"
+    kinds = "an absolute http or https URL" + (
+        " (or a file: URL under DLCS_ORIGIN_FILE_DIRS)" if any(file_dirs) else ""
+    )
+    if scheme not in ("http", "https"):
+        return f"must be {kinds}, such as https://example.org/photo.jpg; {url[:80]!r} is not"
+    try:
+        check_http_url(url)
+    except IngestError as exc:
+        return str(exc).removeprefix("the origin ")
+    return None
 
 
 def fetch(url: str, settings: FetchSettings) -> Fetched:

@@ -346,6 +346,10 @@ def new_values(
             values[name] = list(values[name])
     values.update(store(cls.name).inherited(conn, keys) if inherited is None else inherited)
     values.update(keys)
+    last = cls.path_variables[-1] if cls.path_variables else ""
+    for prop in cls.stored:
+        if prop.default_key and last in keys:
+            values[prop.name] = str(keys[last])
     return values
 
 

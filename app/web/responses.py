@@ -15,7 +15,7 @@ from typing import Any
 from flask import Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
-from app.web import console
+from app.web import console, links
 from app.web.errors import error_document, told, unexpected
 from app.web.jsonld import (
     HTML,
@@ -26,6 +26,7 @@ from app.web.jsonld import (
     dumps,
     negotiate,
 )
+from vocab import dlcs
 
 log = logging.getLogger(__name__)
 
@@ -87,10 +88,34 @@ def empty(status: int) -> Response:
     return resp
 
 
+def _not_allowed(allowed: list[str]) -> str:
+    """Say which methods a resource allows, and how a member of a collection is created when
+    it is created by PUT at its own IRI (an Image) rather than by POST to the collection."""
+    path = request.path.rstrip("/")
+    order = ["GET", "HEAD", "PUT", "PATCH", "POST", "DELETE", "OPTIONS"]
+    ordered = sorted(allowed, key=lambda method: order.index(method) if method in order else 9)
+    said = f"{request.method} is not allowed on {path}: it allows {', '.join(ordered)}."
+    if request.method != "POST":
+        return said
+    for cls in dlcs.CLASSES:
+        for prop in cls.collections:
+            member = dlcs.get(prop.member) if prop.member else None
+            if member is None or links.parse(base_url() + path, prop.path or "") is None:
+                continue
+            if any(op.method == "PUT" for op in member.operations):
+                article = "An" if member.name[0] in "AEIOU" else "A"
+                said += f" {article} {member.name} is created with PUT {path}/{{id}}."
+            return said
+    return said
+
+
 def _handle_http(exc: HTTPException) -> Response:
     exc = told(exc)
     code = exc.code or 500
     description = exc.description or HTTPStatus(code).phrase
+    valid = getattr(exc, "valid_methods", None)
+    if code == 405 and valid and description == type(exc).description:  # (the framework's own)
+        description = _not_allowed(list(valid))
     violations = getattr(exc, "violations", [])
     instance = base_url() + request.full_path.rstrip("?")
     doc = error_document(code, description, violations, base_url(), instance)
