@@ -588,3 +588,48 @@ def test_an_origin_that_is_a_pyramid_already_is_kept_as_it_is(app, client, alice
         ready.get_json()["imageOptimisationPolicy"].removeprefix("http://localhost")
     )
     assert policy.status_code == 200 and policy.get_json()["name"] == "Use original"
+
+
+@pytest.fixture
+def see_through(alice, origin):
+    """Alice's image "glass": a PNG whose left third is opaque red, middle third half-seen
+    green, right third transparent."""
+    picture = Image.new("RGBA", (600, 400), (0, 0, 0, 0))
+    picture.paste((255, 0, 0, 255), (0, 0, 200, 400))
+    picture.paste((0, 200, 0, 128), (200, 0, 400, 400))
+    picture.save(origin.folder / "glass.png")
+    r = alice.put(
+        f"/customers/{alice.customer}/spaces/1/images/glass", {"origin": origin.url("glass.png")}
+    )
+    assert r.status_code == 201 and r.get_json()["width"] == 600, r.get_json()
+    return f"/iiif-img/{alice.customer}/1/glass"
+
+
+def _near(found, wanted, within=12) -> bool:
+    return all(abs(a - b) <= within for a, b in zip(found, wanted, strict=True))
+
+
+@pytest.mark.parametrize("fmt", ["png", "webp"])
+def test_transparency_is_kept_where_the_format_has_it(client, see_through, fmt):
+    r = client.get(f"{see_through}/full/max/0/default.{fmt}")
+    assert r.status_code == 200
+    shown = Image.open(io.BytesIO(r.data))
+    assert shown.mode == "RGBA"
+    assert _near(shown.getpixel((100, 200)), (255, 0, 0, 255))
+    assert _near(shown.getpixel((300, 200)), (0, 200, 0, 128))  # (its colour as it was)
+    assert shown.getpixel((500, 200))[3] == 0
+    tile = Image.open(
+        io.BytesIO(client.get(f"{see_through}/256,0,256,256/128,/0/default.{fmt}").data)
+    )
+    assert tile.mode == "RGBA" and tile.size == (128, 128)
+    assert _near(tile.getpixel((10, 10)), (0, 200, 0, 128)) and tile.getpixel((120, 10))[3] == 0
+    gray = Image.open(io.BytesIO(client.get(f"{see_through}/full/300,/0/gray.{fmt}").data))
+    assert gray.mode in ("LA", "RGBA") and gray.getpixel((250, 100))[-1] == 0
+
+
+def test_transparency_is_flattened_onto_white_in_a_jpeg(client, see_through):
+    shown = Image.open(io.BytesIO(client.get(f"{see_through}/full/max/0/default.jpg").data))
+    assert shown.mode == "RGB"
+    assert _near(shown.getpixel((100, 200)), (255, 0, 0))
+    assert _near(shown.getpixel((300, 200)), (127, 227, 127))
+    assert _near(shown.getpixel((500, 200)), (255, 255, 255))

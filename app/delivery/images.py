@@ -18,7 +18,7 @@ import pyvips
 
 from app.delivery.iiif import FORMATS, QUALITIES, ImageRequest, Limits
 from app.ingest.decode import TILE, read_tile_index
-from app.ingest.derivatives import edges_key, index_key, pyramid_key
+from app.ingest.derivatives import alpha_key, edges_key, index_key, pyramid_key
 from app.storage.files import Files
 
 CONTEXTS = {
@@ -27,6 +27,7 @@ CONTEXTS = {
 }
 PROTOCOL = "http://iiif.io/api/image"
 JPEG_QUALITY = 85
+TRANSPARENT = ("png", "webp")  # (the formats that keep an image's transparency)
 _BICUBIC = pyvips.Interpolate.new("bicubic")
 # What this server does beyond level 2 of each version; each one is tested.
 EXTRA_FEATURES_3 = [
@@ -64,6 +65,7 @@ class Pyramid:
     counts: tuple[tuple[int, ...], ...]
     tables: tuple[bytes, ...]
     edges: dict[str, tuple[int, int]]
+    alpha_key: str | None = None  # (an image with transparency: the pyramid of its alpha)
 
     @property
     def width(self) -> int:
@@ -75,16 +77,18 @@ class Pyramid:
         """The height of the image."""
         return self.levels[0][1]
 
-    def page(self, level: int) -> pyvips.Image:
-        """Return one level of the pyramid for libvips to read regions from.
+    def page(self, level: int, *, alpha: bool = False) -> pyvips.Image:
+        """Return one level of the pyramid (``alpha``: of its alpha's) for libvips to read
+        regions from.
 
         libvips reads through a descriptor of the file opened here, which stays readable
         while the image is in use, whatever a cache does with the file meanwhile (by its
         path, libvips would open it again when it reads pixels, by then perhaps evicted).
         """
-        file = self.files.open(self.key)
+        key = self.alpha_key if alpha and self.alpha_key else self.key
+        file = self.files.open(key)
         if file is None:
-            raise FileNotFoundError(self.key)
+            raise FileNotFoundError(key)
         with file:  # (the source holds a duplicate of the descriptor)
             source = pyvips.Source.new_from_descriptor(file.fileno())
         return pyvips.Image.new_from_source(source, "", page=level, access="random")
@@ -134,6 +138,7 @@ def open_pyramid(files: Files, keys: tuple[int, int, str], generation: int) -> P
         tuple(tuple(level) for level in index["counts"]),
         tuple(base64.b64decode(tables) for tables in index["tables"]),
         {name: (offset, count) for name, (offset, count) in index["edges"].items()},
+        alpha_key(image, generation) if index.get("alpha") else None,
     )
 
 
@@ -251,6 +256,8 @@ def render(pyramid: Pyramid, asked: ImageRequest) -> bytes:
     if stored is not None:
         return stored
     image = _scaled(pyramid, asked)
+    if pyramid.alpha_key and asked.format in TRANSPARENT:
+        image = _unflattened(image, _scaled(pyramid, asked, alpha=True))
     if asked.mirror:
         image = image.fliphor()
     image = _turn(image, asked.rotation, transparent=asked.format == "png")
@@ -258,14 +265,23 @@ def render(pyramid: Pyramid, asked: ImageRequest) -> bytes:
     return _encode(image, asked.format)
 
 
-def _scaled(pyramid: Pyramid, asked: ImageRequest) -> pyvips.Image:
+def _unflattened(image: pyvips.Image, alpha: pyvips.Image) -> pyvips.Image:
+    # The pyramid's colours were flattened onto white for its JPEG tiles: c' = a c + (1 - a) 255
+    # with a = alpha / 255; what was there before is c = (c' - (1 - a) 255) / a (nothing where
+    # a = 0: libvips divides by 0 as 0), clipped to 0..255, and the alpha joined to it.
+    a = alpha.cast("float") / 255
+    colour = (image.cast("float") - (1 - a) * 255) / a
+    return colour.cast("uchar").bandjoin(alpha)
+
+
+def _scaled(pyramid: Pyramid, asked: ImageRequest, *, alpha: bool = False) -> pyvips.Image:
     # The region at the size asked for, read from the level nearest above that size. A region
     # rarely starts on a whole pixel of a smaller level: the whole pixels around it are read,
     # and one affine transform scales them and moves them by the fraction of a pixel, so the
     # result is not shifted (cropping the scaled pixels instead was off by up to half a pixel
     # of the result: 4 pixels of the image at 1/9 of its size).
     level = _level(pyramid, asked)
-    image = pyramid.page(level)
+    image = pyramid.page(level, alpha=alpha)
     x, y, w, h = asked.region
     # Each pixel of level k is 2^k x 2^k pixels of the image (a level drops an odd last row or
     # column rather than stretch to cover it).

@@ -45,6 +45,7 @@ from app.ingest.errors import IngestError
 QUALITY = 85
 TILE = 256
 PYRAMID = "pyramid.tif"
+ALPHA = "alpha.tif"  # (an image with transparency: its alpha, a pyramid of its own)
 INDEX = "tiles.json"
 EDGES = "edges.jpg"
 THUMBS = "thumbs"
@@ -235,7 +236,7 @@ def make_pyramid(path: str, folder: Path, truncated: str = "error") -> tuple[int
         shutil.copyfile(path, folder / PYRAMID)
         return (*ready, USE_ORIGINAL, "")
     try:
-        width, height = _tiled(_load(path, fail=True), folder)
+        width, height = _tiled(path, folder, fail=True)
         return width, height, MADE, ""
     except pyvips.Error as exc:
         if not _is_truncation(exc):
@@ -243,23 +244,36 @@ def make_pyramid(path: str, folder: Path, truncated: str = "error") -> tuple[int
         if truncated != "warning":
             raise IngestError(_truncation(exc)) from exc
         warning = _truncation(exc)
-    width, height = _tiled(_load(path, fail=False), folder)
+    width, height = _tiled(path, folder, fail=False)
     return width, height, MADE, warning
 
 
-def _tiled(image: pyvips.Image, folder: Path) -> tuple[int, int]:
-    image = _for_jpeg(image)
+def _tiled(path: str, folder: Path, *, fail: bool) -> tuple[int, int]:
+    # The pyramid of JPEG tiles (transparency flattened onto white) and, for an image with an
+    # alpha channel, the pyramid of its alpha (lossless), from a second reading of the file:
+    # libvips streams it through once for each.
+    loaded = _load(path, fail=fail)
+    transparent = loaded.hasalpha()
+    image = _for_jpeg(loaded)
+    _save_pyramid(image, folder / PYRAMID, compression="jpeg", Q=QUALITY)
+    if transparent:
+        again = _load(path, fail=fail).autorot()
+        alpha = again.extract_band(again.bands - 1)
+        alpha = alpha.cast("uchar", shift=True) if alpha.format == "ushort" else alpha
+        _save_pyramid(alpha.cast("uchar"), folder / ALPHA, compression="deflate")
+    return image.width, image.height
+
+
+def _save_pyramid(image: pyvips.Image, path: Path, **options: Any) -> None:
     image.tiffsave(
-        str(folder / PYRAMID),
+        str(path),
         tile=True,
         tile_width=TILE,
         tile_height=TILE,
         pyramid=True,
-        compression="jpeg",
-        Q=QUALITY,
         bigtiff=image.width * image.height * image.bands > 2**31,
+        **options,
     )
-    return image.width, image.height
 
 
 def _is_truncation(exc: Exception) -> bool:
@@ -422,6 +436,7 @@ def make_tile_index(folder: Path) -> None:
                     data = tile.jpegsave_buffer(Q=QUALITY, keep="none")
                     index["edges"][f"{level}/{column}/{row}"] = [out.tell(), len(data)]
                     out.write(data)
+    index["alpha"] = (folder / ALPHA).exists()
     (folder / INDEX).write_text(json.dumps(index, separators=(",", ":")))
 
 

@@ -22,7 +22,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from app.ingest.decode import EDGES, INDEX, PYRAMID, SIZES, THUMBS
+from app.ingest.decode import ALPHA, EDGES, INDEX, PYRAMID, SIZES, THUMBS
 from app.storage.files import Files
 
 # The name a file (family F) is kept under, beside what is made of the others.
@@ -43,6 +43,12 @@ def registration_prefix(keys: Mapping[str, Any], generation: int) -> str:
 def pyramid_key(keys: Mapping[str, Any], generation: int) -> str:
     """Return the key of the pyramid made for one registration of an image."""
     return f"{registration_prefix(keys, generation)}/{PYRAMID}"
+
+
+def alpha_key(keys: Mapping[str, Any], generation: int) -> str:
+    """Return the key of the pyramid of the alpha of one registration's image (one with
+    transparency)."""
+    return f"{registration_prefix(keys, generation)}/{ALPHA}"
 
 
 def index_key(keys: Mapping[str, Any], generation: int) -> str:

@@ -45,7 +45,9 @@ class IngestSettings:
     seconds: float = 300.0  # (the longest one origin's decoding and making may take)
     thumbnail_policy: str = "default"
     av: transcode.Limits = field(
-        default_factory=lambda: transcode.Limits(max_seconds=14_400, threads=2, max_pixels=0)
+        default_factory=lambda: transcode.Limits(
+            max_seconds=14_400, threads=2, max_pixels=250_000_000
+        )
     )
     transcode_seconds: float = 3600.0  # (the longest one transcode may take)
 
@@ -117,13 +119,12 @@ def _measure(
 
 def _transcode(origin: str, folder: Path, prefix: str, settings: IngestSettings) -> Outcome:
     # Audio or video, made by FFmpeg in a child process (its demuxers read a stranger's bytes).
-    av = replace(settings.av, max_pixels=settings.limits.max_pixels)
     made = sandbox.run(
         transcode.derive,
         origin,
         str(folder),
         None,
-        av,
+        settings.av,
         memory=settings.limits.memory,
         seconds=settings.transcode_seconds,
     )
