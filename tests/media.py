@@ -59,12 +59,18 @@ def video(
             out.mux(picture.encode(_frame(index, width, height)))
         out.mux(picture.encode(None))
         if audio is not None:
-            start = 0
-            while start < seconds * 48_000:
-                out.mux(audio.encode(_tone(start, 1152, 48_000, 2)))
-                start += 1152
-            out.mux(audio.encode(None))
+            _sound(out, audio, seconds, 48_000, 2)
     return path
+
+
+def _sound(out: av.container.OutputContainer, audio, seconds: float, rate: int, channels: int):
+    # The tone for ``seconds``, encoded a frame of 1152 samples (or the rest) at a time.
+    start = 0
+    while start < round(seconds * rate):
+        count = min(1152, round(seconds * rate) - start)
+        out.mux(audio.encode(_tone(start, count, rate, channels)))
+        start += count
+    out.mux(audio.encode(None))
 
 
 def wav(path: Path, seconds: float = 2.0, rate: int = 22_050) -> Path:
@@ -72,12 +78,7 @@ def wav(path: Path, seconds: float = 2.0, rate: int = 22_050) -> Path:
     with av.open(str(path), "w", format="wav") as out:
         audio = out.add_stream("pcm_s16le", rate=rate)
         audio.layout = "mono"
-        start = 0
-        while start < seconds * rate:
-            count = min(1000, round(seconds * rate) - start)
-            out.mux(audio.encode(_tone(start, count, rate, 1)))
-            start += count
-        out.mux(audio.encode(None))
+        _sound(out, audio, seconds, rate, 1)
     return path
 
 
@@ -86,11 +87,7 @@ def mp3(path: Path, seconds: float = 2.0) -> Path:
     with av.open(str(path), "w", format="mp3") as out:
         audio = out.add_stream("libmp3lame", rate=44_100)
         audio.layout = "stereo"
-        start = 0
-        while start < seconds * 44_100:
-            out.mux(audio.encode(_tone(start, 1152, 44_100, 2)))
-            start += 1152
-        out.mux(audio.encode(None))
+        _sound(out, audio, seconds, 44_100, 2)
     return path
 
 

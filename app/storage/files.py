@@ -303,14 +303,10 @@ class BucketFiles:
                 return _pread(path, offset, length)
             except FileNotFoundError:  # (removed from the cache by another process meanwhile)
                 pass
-        span = f"bytes={offset}-{offset + length - 1}"
-        try:
-            body = self.client.get_object(Bucket=self.bucket, Key=self._key(key), Range=span)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                return None
-            raise
-        with body["Body"] as stream:
+        body = self._ranged_get(key, offset, offset + length)
+        if body is None:
+            return None
+        with body as stream:
             data = stream.read()
         # (after the part is read: the whole file's fetch would only slow this one down)
         self._fetch_in_background(key)
@@ -327,14 +323,19 @@ class BucketFiles:
                 pass
         if stop <= start:
             return iter(())
+        body = self._ranged_get(key, start, stop)
+        return None if body is None else _body_chunks(body)
+
+    def _ranged_get(self, key: str, start: int, stop: int) -> Any:
+        # The body of one GET of the bytes from start up to stop of the file; None: no file.
         span = f"bytes={start}-{stop - 1}"
         try:
-            body = self.client.get_object(Bucket=self.bucket, Key=self._key(key), Range=span)
+            found = self.client.get_object(Bucket=self.bucket, Key=self._key(key), Range=span)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                 return None
             raise
-        return _body_chunks(body["Body"])
+        return found["Body"]
 
     def _fetch_in_background(self, key: str) -> None:
         # One fetch of a file at a time per process, however many of its parts are asked for.
