@@ -1,5 +1,6 @@
-"""Delivery's HTTP: ``/iiif-img``, ``/thumbs``, ``/auth`` and the manifests (``/iiif-resource``,
-``/iiif-manifest``) answered by a WSGI application of their own.
+"""Delivery's HTTP: ``/iiif-img``, ``/thumbs``, ``/auth``, the manifests (``/iiif-resource``,
+``/iiif-manifest``), audio and video (``/iiif-av``) and files (``/file``) answered by a WSGI
+application of their own.
 
 A viewer asks for dozens of tiles a second, and sending a stored tile costs less than Flask's
 handling of the request around it (its contexts, its routing, the API's after-request hooks
@@ -10,7 +11,7 @@ every other request on. What each of its responses says is written once, in
 :meth:`Delivery.send`: any origin may read it (CORS ``*``, preflights answered), a strong
 ETag made from the image's registration and the request (304 when the client has it already;
 a re-ingested image never matches an earlier tag), ``Cache-Control`` for the caches in front,
-HEAD; and every error is the API's Error body.
+HEAD, a stored file whole or by ``Range``; and every error is the API's Error body.
 """
 
 from __future__ import annotations

@@ -2,9 +2,9 @@
 
 Ingest records an image's media in the transaction that records its result (:func:`record`);
 delivery reads them with the image's access rule in one statement (:data:`ASSET`, whose rows
-:func:`asset_of` reads). A row
-names the registration that made it, and delivery serves only the current registration's:
-what an earlier one made is never sent, whatever is left in storage.
+:func:`asset_of` reads). A row names the registration that made it, and delivery serves only
+the current registration's: what an earlier one made is never sent, whatever is left in
+storage.
 """
 
 from __future__ import annotations
@@ -84,14 +84,18 @@ def record(
         conn.execute(insert(image_media), rows)
 
 
+def _current(images: Table) -> ColumnElement[bool]:
+    # A media row of an image (a row of ``images``) and of its current registration.
+    return and_(
+        *(image_media.c[name] == images.c[name] for name in _KEYS),
+        image_media.c.generation == images.c.ingest_generation,
+    )
+
+
 def _asset_query() -> Select:
     # An image's row, each of its current registration's media and each of its roles (a row
     # for each pair; one with none), by its key: built once, its parameters bound per call.
     images, roles = TABLES["Image"], CHILDREN["Image"]["roles"]
-    current = and_(
-        *(image_media.c[name] == images.c[name] for name in _KEYS),
-        image_media.c.generation == images.c.ingest_generation,
-    )
     held = and_(*(roles.c[name] == images.c[name] for name in _KEYS))
     return (
         select(
@@ -103,7 +107,7 @@ def _asset_query() -> Select:
             roles.c.value.label("role"),
             *(image_media.c[name] for name in Media.__dataclass_fields__),
         )
-        .select_from(images.outerjoin(image_media, current).outerjoin(roles, held))
+        .select_from(images.outerjoin(image_media, _current(images)).outerjoin(roles, held))
         .where(*(images.c[name] == bindparam(name) for name in _KEYS))
     )
 
@@ -132,10 +136,7 @@ def asset_of(rows: Sequence[Sequence[Any]]) -> Asset | None:
 def delivered(images: Table) -> ColumnElement[bool]:
     """The condition that an image (a row of ``images``) has media of its current registration
     (its transcodes, or its file): a query's condition for the assets to show."""
-    return exists().where(
-        *(image_media.c[name] == images.c[name] for name in _KEYS),
-        image_media.c.generation == images.c.ingest_generation,
-    )
+    return exists().where(_current(images))
 
 
 _CHUNK = 500  # (keys a statement names at most)
@@ -148,15 +149,11 @@ def media_of(
     of ``customer``, by (space, image) and channel: one query for every 500 images."""
     images = TABLES["Image"]
     pairs = [(int(space), str(image)) for space, image in assets]
-    current = and_(
-        *(images.c[name] == image_media.c[name] for name in _KEYS),
-        images.c.ingest_generation == image_media.c.generation,
-    )
     found: dict[tuple[int, str], dict[str, Media]] = {}
     for start in range(0, len(pairs), _CHUNK):
         query = (
             select(image_media)
-            .join(images, current)
+            .join(images, _current(images))
             .where(
                 image_media.c.customer == customer,
                 row_of(image_media.c.space, image_media.c.image).in_(pairs[start : start + _CHUNK]),
