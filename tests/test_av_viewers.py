@@ -12,27 +12,20 @@ import pytest
 
 from tests import media
 from tests.conftest import basic, make_customer, wait_for
-from tests.test_manifest_clients import GREEN, RED, share_of
+from tests.test_manifest_clients import CLIENTS, GREEN, MIRADOR, PAGE, RED, share_of
 
-CLIENTS = Path(__file__).resolve().parents[1] / "clients" / "node_modules"
-MIRADOR = CLIENTS / "mirador/dist/mirador.min.js"
-UV = CLIENTS / "universalviewer/dist"
+UV = CLIENTS / "node_modules/universalviewer/dist"
 
-MIRADOR_PAGE = """<!doctype html>
-<html><head><meta charset="utf-8"><script src="mirador.min.js"></script></head>
-<body style="margin: 0"><div id="mirador" style="position: absolute; inset: 0"></div>
-<script>
-  window.viewer = Mirador.viewer({
-    id: "mirador",
-    windows: [{manifestId: "MANIFEST"}],
-    workspaceControlPanel: {enabled: false},
-  });
-  window.next = () => {  // (Mirador shows no "next" button for audio and video canvases)
+# The manifest clients' Mirador page, and how it goes to the next canvas: Mirador shows no
+# "next" button for audio and video canvases.
+MIRADOR_PAGE = PAGE.replace(
+    "</script></body>",
+    """  window.next = () => {
     const id = Object.keys(window.viewer.store.getState().windows)[0];
     window.viewer.store.dispatch(Mirador.setNextCanvas(id));
   };
-</script></body></html>
-"""
+</script></body>""",
+)
 
 UV_PAGE = """<!doctype html>
 <html><head><meta charset="utf-8">

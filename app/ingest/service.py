@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -21,6 +20,7 @@ from typing import Any
 
 from flask import Flask
 from sqlalchemy import Engine, select, update
+from werkzeug.http import parse_options_header
 
 from app.ingest import decode, sandbox, transcode
 from app.ingest.derivatives import FILE, registration_prefix, remove_derivatives
@@ -150,19 +150,11 @@ def _keep(fetched: Fetched, folder: Path, prefix: str, found: decode.Inspected) 
     shutil.copyfile(fetched.path, folder / FILE)
     media_type = found.media_type
     if media_type == decode.UNKNOWN and fetched.content_type:
-        media_type = _media_type(fetched.content_type) or media_type
+        declared = parse_options_header(fetched.content_type)[0].lower()
+        media_type = declared if "/" in declared else media_type
     found = replace(found, media_type=media_type, width=None, height=None)
     kept = Media("file", f"{prefix}/{FILE}", media_type, os.path.getsize(folder / FILE))
     return Outcome(found, None, media=(kept,))
-
-
-_TOKEN = re.compile(r"[A-Za-z0-9!#$&^_.+-]{1,127}/[A-Za-z0-9!#$&^_.+-]{1,127}")
-
-
-def _media_type(content_type: str) -> str | None:
-    # The type/subtype of a Content-Type header, lower-case, if it is one.
-    value = content_type.split(";", 1)[0].strip()
-    return value.lower() if _TOKEN.fullmatch(value) else None
 
 
 def _failed(error: str) -> dict[str, Any]:
